@@ -1,0 +1,200 @@
+/**
+ * The schema of kind-pipeline.yaml. It is the contract with users: keys are strict (a typo is an error,
+ * never silently ignored), and `npm run schema` turns it into kind-pipeline.schema.json for editors.
+ * Values are normalized on the way in: paths lose `./` and trailing slashes, versions lose their `v`,
+ * durations become seconds.
+ */
+import { posix } from "node:path";
+import { z } from "zod";
+import { DEFAULT_KIND_VERSION, KIND_RELEASES, KIND_VERSIONS } from "./releases.js";
+
+/** A DNS-1123 label: image names and e2e step names become Kubernetes names and image tags. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const dnsLabel = z
+  .string()
+  .max(63, "must be at most 63 characters (a DNS-1123 label)")
+  .regex(DNS_LABEL, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit");
+
+/** A path inside the source tree, normalized; absolute paths and `..` escapes are refused. */
+const sourcePath = z
+  .string()
+  .min(1, "must not be empty")
+  .refine((p) => !posix.isAbsolute(p) && !/^[A-Za-z]:[\\/]/.test(p), "must be relative to the source directory, not absolute")
+  .transform((p) => posix.normalize(p).replace(/\/+$/, "") || ".")
+  .refine((p) => p !== ".." && !p.startsWith("../"), "must stay inside the source directory (no '..')");
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be a variable name: letters, digits and '_', not starting with a digit");
+
+const stringValue = z.string({
+  error: (issue) =>
+    typeof issue.input === "number" || typeof issue.input === "boolean"
+      ? `must be a string, not ${typeof issue.input} ${String(issue.input)} as YAML read it: quote the value so that it is kept exactly as written`
+      : undefined,
+});
+
+const VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
+
+/** A Kubernetes version `MAJOR.MINOR.PATCH`, with or without a leading `v`; normalized without it. */
+export const kubernetesVersion = z
+  .string()
+  .regex(VERSION, 'must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. "1.37.0"')
+  .transform((v) => v.replace(/^v/, ""));
+
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+/** A duration such as `90s`, `10m`, `1h` or `1h30m`, as whole seconds. */
+const duration = z
+  .string()
+  .regex(DURATION, 'must be a duration such as "90s", "10m", "1h" or "1h30m"')
+  .transform((d) => {
+    const [, h = "0", m = "0", s = "0"] = DURATION.exec(d) ?? [];
+    return Number(h) * 3600 + Number(m) * 60 + Number(s);
+  })
+  .refine((seconds) => seconds > 0, "must be longer than 0s");
+
+const imageSchema = z
+  .strictObject({
+    context: sourcePath.describe("Build context: a directory inside the source; only it is sent to the build."),
+    dockerfile: sourcePath
+      .default("Dockerfile")
+      .describe("Dockerfile path, relative to the context (e.g. cmd/manager/Dockerfile with context: .)."),
+    buildArgs: z.record(envName, stringValue).default({}).describe("Build arguments (ARG) as strings."),
+    target: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be a build stage name from the Dockerfile (FROM … AS <name>)")
+      .optional()
+      .describe("Build stage to stop at (FROM … AS <target>)."),
+    secrets: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a secret id as used in RUN --mount=type=secret,id=<id>"),
+        z
+          .string()
+          .regex(
+            /^(env|file|cmd|op|vault|libsecret):\/\/.+$/,
+            'must be a Dagger secret reference such as "env://NPM_TOKEN" or "file://./token", never the secret itself',
+          ),
+      )
+      .default({})
+      .describe("Build secrets: id (as in RUN --mount=type=secret,id=<id>) → where Dagger reads it (env://, file://, cmd://, op://, vault://)."),
+    optional: z
+      .boolean()
+      .default(false)
+      .describe("Built, loaded and tested only when selected (--images), not by default."),
+  })
+  .describe("A container image built from a Dockerfile.");
+
+const kubernetesFields = z.strictObject({
+    versions: z
+      .array(kubernetesVersion)
+      .min(1, "must list at least one version")
+      .default([KIND_RELEASES[DEFAULT_KIND_VERSION].defaultKubernetes])
+      .describe("Kubernetes versions to test on; the first is the default."),
+    kind: z
+      .enum(KIND_VERSIONS, { error: `must be a kind release this module pins: ${KIND_VERSIONS.join(", ")}` })
+      .default(DEFAULT_KIND_VERSION)
+      .describe("kind release (pinned by checksum, with its published node images)."),
+    nodeImageFallback: z
+      .enum(["build", "fail"], { error: 'must be "build" or "fail"' })
+      .default("build")
+      .describe("When kind publishes no node image for a version: build one (kind build node-image) or fail."),
+});
+const kubernetesSchema = kubernetesFields.prefault({});
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+
+const clusterSchema = z
+  .strictObject({
+    name: dnsLabel.default("kind-pipeline").describe("Kind cluster name (a version suffix is added per Kubernetes version)."),
+    workers: z
+      .number()
+      .int("must be a whole number")
+      .min(0, "must be 0 or more")
+      .max(8, "must be at most 8: every node is a container in one Docker-in-Docker service")
+      .default(1)
+      .describe("Worker nodes besides the control plane."),
+    nodeLabels: z
+      .record(
+        z.string().regex(LABEL_KEY, "must be a Kubernetes label key such as example.com/role"),
+        stringValue.regex(LABEL_VALUE, "must be a Kubernetes label value (63 characters at most)"),
+      )
+      .default({})
+      .describe("Labels put on every worker node (on the control plane when there are no workers)."),
+  })
+  .prefault({});
+
+const buildSchema = z
+  .strictObject({
+    retries: z
+      .number()
+      .int("must be a whole number")
+      .min(0, "must be 0 or more")
+      .max(5, "must be at most 5")
+      .default(1)
+      .describe("Retries per image after a transient registry or network failure; build errors are never retried."),
+    retryDelay: duration.prefault("5s").describe("Wait before a retry."),
+  })
+  .prefault({});
+
+const stepSchema = z
+  .strictObject({
+    name: dnsLabel.describe("Step name, unique."),
+    needs: z.array(dnsLabel).default([]).describe("Images the step uses; it runs only when all of them are selected."),
+    run: z
+      .array(z.string().min(1, "must not be empty"))
+      .min(1, "must be a command as a list of arguments, e.g. [sh, test/e2e/run.sh, jax]")
+      .describe("Command as an argument list, run from the source root with KUBECONFIG and IMAGE_<NAME> set."),
+    timeout: duration.prefault("10m").describe("Time limit, e.g. 10m."),
+    env: z.record(envName, stringValue).default({}).describe("Extra environment variables."),
+    image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Container image to run the step in (kubectl is added); default: a pinned image with sh and kubectl."),
+  })
+  .describe("An end-to-end test step, run against the cluster after its images are loaded.");
+
+const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d+)?$/;
+const REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+
+const publishSchema = z.strictObject({
+  registry: z.string().regex(REGISTRY, "must be a registry host such as ghcr.io or registry.example.com:5000"),
+  repository: z
+    .string()
+    .regex(REPOSITORY, "must be a lowercase repository path such as example/kind-pipeline")
+    .describe("Images are pushed as <registry>/<repository>/<image>:<tag>."),
+  username: z.string().min(1).optional().describe("Registry user name; the token comes as a Dagger secret at call time."),
+  platforms: z
+    .array(z.string().regex(/^linux\/(amd64|arm64|arm\/v7|ppc64le|s390x)$/, "must be a platform such as linux/amd64"))
+    .min(1)
+    .default(["linux/amd64"])
+    .describe("Platforms to build and push."),
+});
+
+/** The whole kind-pipeline.yaml. */
+export const configSchema = z
+  .strictObject({
+    images: z
+      .record(dnsLabel, imageSchema)
+      .refine((images) => Object.keys(images).length > 0, "must define at least one image")
+      .describe("Images to build, by name."),
+    kubernetes: kubernetesSchema.describe("Kubernetes versions and the kind release that runs them."),
+    cluster: clusterSchema.describe("Shape of the Kind cluster."),
+    build: buildSchema.describe("Image build policy."),
+    e2e: z.array(stepSchema).default([]).describe("End-to-end test steps."),
+    publish: publishSchema.optional().describe("Where images are published."),
+  })
+  .describe("kind-pipeline: build images, start a Kind cluster for each Kubernetes version, load the images, run e2e steps.");
+
+/** The schemas of the parts that are checked again after the whole file (see config.ts). */
+export const partSchemas = { image: imageSchema, kubernetes: kubernetesFields, step: stepSchema };
+
+/** A validated, normalized config. */
+export type PipelineConfig = z.output<typeof configSchema>;
+/** One image of the config. */
+export type ImageConfig = z.output<typeof imageSchema>;
+/** One e2e step of the config. */
+export type StepConfig = z.output<typeof stepSchema>;

@@ -1,0 +1,275 @@
+/**
+ * Reads kind-pipeline.yaml: the only place that does. It returns a validated, normalized config or
+ * throws one ConfigError that lists every problem as `dotted.path: message (line N)`, including
+ * checks against the source tree (every context and Dockerfile exists) and between sections
+ * (every `needs` names a configured image). Nothing else in the module re-validates.
+ */
+import { posix } from "node:path";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import type { z } from "zod";
+import { configSchema, kubernetesVersion, partSchemas, type ImageConfig, type PipelineConfig } from "./config-schema.js";
+import { publishedKubernetesVersions, type KindVersion } from "./releases.js";
+import type { SourceTree } from "./source-tree.js";
+
+/** The config file read when none is named. */
+export const DEFAULT_CONFIG_FILE = "kind-pipeline.yaml";
+
+/** One problem found in the config: where (a dotted path, `e2e.0.needs`) and what. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  /** 1-based line in the file, when the problem points at something written there. */
+  line?: number;
+}
+
+/** A config (or a selection of its images and versions) that cannot run; lists every problem. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+
+  constructor(
+    /** What was checked: the config file's path, or "arguments" for a selection. */
+    readonly subject: string,
+    readonly problems: ConfigProblem[],
+    advice = `Fix ${subject === "arguments" ? "the arguments" : subject}; \`npm run plan\` checks a config without running anything.`,
+  ) {
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    super([`invalid ${subject} (${count}):`, ...problems.map(formatProblem), advice].join("\n"));
+  }
+}
+
+function formatProblem({ path, message, line }: ConfigProblem): string {
+  return `  ${path || "(top level)"}: ${message}${line ? ` (line ${line})` : ""}`;
+}
+
+/** Reads, parses and validates the config file of a source tree. Throws ConfigError. */
+export async function loadConfig(tree: SourceTree, file = DEFAULT_CONFIG_FILE): Promise<PipelineConfig> {
+  const text = await tree.readFile(file);
+  if (text === undefined) {
+    throw new ConfigError(
+      file,
+      [{ path: "", message: `file not found: ${file} (looked in the source directory)` }],
+      "Create it (see the README's config reference) or name another file with --config.",
+    );
+  }
+  return validateConfig(text, tree, file);
+}
+
+/** Parses and validates config text against a source tree. Throws ConfigError listing every problem. */
+export async function validateConfig(text: string, tree: SourceTree, file = DEFAULT_CONFIG_FILE): Promise<PipelineConfig> {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => {
+        const [at] = e.linePos ?? [];
+        const message = firstLine(e.message).replace(/ at line \d+, column \d+:?$/, "");
+        return { path: at ? `${file}:${at.line}:${at.col}` : file, message: `YAML syntax error: ${message}` };
+      }),
+    );
+  }
+  const raw: unknown = doc.toJS();
+  const parsed = configSchema.safeParse(raw ?? {});
+  const problems = [
+    ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, raw))),
+    ...checkReferences(raw),
+    ...(await checkSourceTree(raw, tree)),
+  ];
+  if (!parsed.success || problems.length > 0) {
+    throw new ConfigError(file, sortByLine(problems.map((p) => ({ ...p, line: lineOf(doc, lines, p.path) }))));
+  }
+  return parsed.data;
+}
+
+/** Turns a zod issue into problems with human messages (one per unknown key). */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
+  const path = issue.path.map(String);
+  const at = (message: string, p = path): ConfigProblem => ({ path: p.join("."), message });
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return issue.keys.map((key) => at(`unknown key${suggestion(key, knownKeys(path))}`, [...path, key]));
+    case "invalid_key":
+      return [at(issue.issues[0]?.message ?? issue.message)];
+    case "invalid_type": {
+      const value = valueAt(raw, path);
+      if (value === undefined) return [at("required")];
+      if (issue.message.startsWith("Invalid input")) return [at(`must be ${article(issue.expected)}, not ${describeValue(value)}`)];
+      return [at(issue.message)];
+    }
+    case "invalid_value":
+      return [at(issue.message.startsWith("Invalid") ? `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` : issue.message)];
+    case "too_small":
+    case "too_big":
+      return [at(issue.message.startsWith("Too") ? `${issue.code === "too_small" ? "must be at least" : "must be at most"} ${issue.code === "too_small" ? issue.minimum : issue.maximum}` : issue.message)];
+    default:
+      return [at(issue.message)];
+  }
+}
+
+/**
+ * Checks between sections: every `needs` is a configured image, step names and versions are unique, and
+ * versions have node images when building one is not allowed. Each field is read on its own, so these
+ * problems are reported together with the schema's, even when a neighbouring field is wrong.
+ */
+function checkReferences(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const images = Object.keys(asRecord(valueAt(raw, ["images"])));
+  const { name: stepName, needs: stepNeeds } = partSchemas.step.shape;
+  const firstStepNamed = new Map<string, number>();
+  asArray(valueAt(raw, ["e2e"])).forEach((step, i) => {
+    const name = stepName.safeParse(valueAt(step, ["name"]));
+    if (name.success && firstStepNamed.has(name.data)) {
+      problems.push({ path: `e2e.${i}.name`, message: `duplicate step name "${name.data}" (also e2e.${firstStepNamed.get(name.data)}.name)` });
+    } else if (name.success) firstStepNamed.set(name.data, i);
+    const needs = stepNeeds.safeParse(valueAt(step, ["needs"]));
+    (needs.success ? needs.data : []).forEach((need, j) => {
+      if (images.includes(need)) return;
+      const known = images.join(", ") || "none";
+      problems.push({ path: `e2e.${i}.needs.${j}`, message: `unknown image "${need}"${suggestion(need, images)} (configured images: ${known})` });
+    });
+  });
+  const { kind: kindField, nodeImageFallback: fallbackField } = partSchemas.kubernetes.shape;
+  const kind = kindField.safeParse(valueAt(raw, ["kubernetes", "kind"]));
+  const fallback = fallbackField.safeParse(valueAt(raw, ["kubernetes", "nodeImageFallback"]));
+  const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
+  versions.forEach((version, i) => {
+    if (version === undefined) return;
+    if (versions.indexOf(version) !== i) {
+      problems.push({ path: `kubernetes.versions.${i}`, message: `duplicate version ${version}` });
+    } else if (kind.success && fallback.data === "fail" && !publishedKubernetesVersions(kind.data).includes(version)) {
+      problems.push({ path: `kubernetes.versions.${i}`, message: unpublishedVersionMessage(version, kind.data) });
+    }
+  });
+  return problems;
+}
+
+/** The message for a version kind publishes no node image for, when building one is not allowed. */
+export function unpublishedVersionMessage(version: string, kind: KindVersion): string {
+  return (
+    `kind ${kind} publishes no node image for Kubernetes ${version} ` +
+    `(published: ${publishedKubernetesVersions(kind).join(", ")}); ` +
+    `choose one of those or set kubernetes.nodeImageFallback: build`
+  );
+}
+
+/** Checks that every image's context directory and Dockerfile exist in the source tree. */
+async function checkSourceTree(raw: unknown, tree: SourceTree): Promise<ConfigProblem[]> {
+  const checks = Object.entries(asRecord(valueAt(raw, ["images"]))).map(async ([name, image]) => {
+    const parsed = partSchemas.image.safeParse(image);
+    return parsed.success ? checkImageFiles(name, parsed.data, tree) : [];
+  });
+  return (await Promise.all(checks)).flat();
+}
+
+async function checkImageFiles(name: string, image: ImageConfig, tree: SourceTree): Promise<ConfigProblem[]> {
+  if (!(await tree.exists(image.context, "directory"))) {
+    return [{ path: `images.${name}.context`, message: `directory not found: ${image.context}` }];
+  }
+  const dockerfile = dockerfilePath(image);
+  if (!(await tree.exists(dockerfile, "file"))) {
+    return [{ path: `images.${name}.dockerfile`, message: `file not found: ${dockerfile} (the dockerfile is relative to the context ${image.context})` }];
+  }
+  return [];
+}
+
+/** The Dockerfile's path relative to the source root. */
+export function dockerfilePath(image: ImageConfig): string {
+  return posix.join(image.context, image.dockerfile);
+}
+
+/** The keys a strict object at `path` of the schema accepts. */
+function knownKeys(path: string[]): string[] {
+  let schema: z.core.$ZodType | undefined = configSchema;
+  for (const segment of path) schema = schema && childSchema(schema, segment);
+  schema = schema && unwrap(schema);
+  const def = schema?._zod.def;
+  return def?.type === "object" ? Object.keys((def as z.core.$ZodObjectDef).shape) : [];
+}
+
+function childSchema(schema: z.core.$ZodType, segment: string): z.core.$ZodType | undefined {
+  const def = unwrap(schema)._zod.def;
+  if (def.type === "object") return (def as z.core.$ZodObjectDef).shape[segment];
+  if (def.type === "record") return (def as z.core.$ZodRecordDef).valueType;
+  if (def.type === "array") return (def as z.core.$ZodArrayDef).element;
+  return undefined;
+}
+
+/** Strips defaults, optionals and pipes to reach the schema that holds the shape. */
+function unwrap(schema: z.core.$ZodType): z.core.$ZodType {
+  const def = schema._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+  if (def.innerType) return unwrap(def.innerType);
+  if (def.type === "pipe" && def.in) return unwrap(def.in);
+  return schema;
+}
+
+/** ` (did you mean "context"?)` when a known word is close, else the known words. */
+function suggestion(word: string, known: string[]): string {
+  if (known.length === 0) return "";
+  const [best] = known.map((k) => ({ k, d: editDistance(word.toLowerCase(), k.toLowerCase()) })).sort((a, b) => a.d - b.d);
+  if (best && best.d <= Math.max(1, Math.floor(best.k.length / 3))) return ` (did you mean "${best.k}"?)`;
+  return ` (expected one of: ${known.join(", ")})`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The line of the YAML node a dotted path points at, or of its nearest written ancestor. */
+function lineOf(doc: Document, lines: LineCounter, dotted: string): number | undefined {
+  if (dotted.includes(":")) return undefined; // a YAML syntax error already names its line
+  let node: Node | null | undefined = doc.contents;
+  let line = node?.range ? lines.linePos(node.range[0]).line : undefined;
+  for (const segment of dotted ? dotted.split(".") : []) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === segment);
+      if (!pair) break;
+      const key = pair.key as Node;
+      if (key.range) line = lines.linePos(key.range[0]).line;
+      node = pair.value as Node | null;
+    } else if (isSeq(node)) {
+      node = node.items[Number(segment)] as Node | undefined;
+      if (node?.range) line = lines.linePos(node.range[0]).line;
+    } else break;
+  }
+  return line;
+}
+
+function sortByLine(problems: ConfigProblem[]): ConfigProblem[] {
+  return [...problems].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || a.path.localeCompare(b.path));
+}
+
+function valueAt(raw: unknown, path: string[]): unknown {
+  return path.reduce<unknown>((value, key) => (value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined), raw);
+}
+
+function asArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "empty (null)";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a mapping";
+  return `${article(typeof value)} (${JSON.stringify(value)})`;
+}
+
+function article(type: string): string {
+  const noun = { object: "mapping", array: "list" }[type] ?? type;
+  return `${/^[aeiou]/.test(noun) ? "an" : "a"} ${noun}`;
+}
+
+function firstLine(message: string): string {
+  return message.split("\n")[0] ?? message;
+}

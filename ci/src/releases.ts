@@ -1,0 +1,69 @@
+/**
+ * Pinned third-party releases: kind, its published node images, kubectl and the Docker-in-Docker image.
+ * Every download is pinned by version and sha256, every image by digest. Sources are named beside each pin;
+ * update a pin only from its primary source (a kind release page, dl.k8s.io's .sha256 files, Docker Hub).
+ */
+
+/** The architectures whose binaries are pinned. */
+export type Arch = "amd64" | "arm64";
+
+/** A kind release: its binaries and the node images built for it. */
+export interface KindRelease {
+  /** sha256 of `kind-linux-<arch>` from the release's `.sha256sum` files. */
+  binarySha256: Record<Arch, string>;
+  /** Kubernetes version (no `v`) → the digest of `kindest/node:v<version>` published with this release. */
+  nodeImages: Record<string, string>;
+  /** The Kubernetes version kind creates when none is given. */
+  defaultKubernetes: string;
+}
+
+/** kind releases this module can run; the first is the default. */
+export const KIND_RELEASES = {
+  // https://github.com/kubernetes-sigs/kind/releases/tag/v0.33.0
+  "v0.33.0": {
+    binarySha256: {
+      amd64: "aee6151561422756b764a4ae28e7f44cda5af5a9eead3cc9985112b1de8d8e0d",
+      arm64: "20022bee6cfcd5086cb7234d218e3454e6090022f2a8f55d1fa7fcf42c3867a2",
+    },
+    nodeImages: {
+      "1.37.0": "sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+      "1.36.4": "sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+      "1.35.8": "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+      "1.34.11": "sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    },
+    defaultKubernetes: "1.37.0",
+  },
+} as const satisfies Record<string, KindRelease>;
+
+/** A kind version this module has pins for. */
+export type KindVersion = keyof typeof KIND_RELEASES;
+
+/** The kind versions this module has pins for, default first. */
+export const KIND_VERSIONS = Object.keys(KIND_RELEASES) as [KindVersion, ...KindVersion[]];
+
+/** The kind version used when the config names none. */
+export const DEFAULT_KIND_VERSION: KindVersion = KIND_VERSIONS[0];
+
+/** kubectl, from https://dl.k8s.io/release/v<version>/bin/linux/<arch>/kubectl(.sha256). */
+export const KUBECTL = {
+  version: "1.37.1",
+  sha256: {
+    amd64: "65691ff77eb6fa44c908b77a1082c9f092c3b9733b5cefabec0d1104890e21a8",
+    arm64: "ff749f4b78d9c4f1ec87307df9b50119ed819e2094aa9810cb9acffc3286c8c7",
+  } satisfies Record<Arch, string>,
+} as const;
+
+/** Docker-in-Docker: runs the Kind nodes, and carries the docker CLI for kind's clients (Docker Hub `docker`). */
+export const DIND_IMAGE =
+  "docker:29.9.0-dind@sha256:0b6d18a4a222e71c88be6034926b4f6cde2fc33c2218643d03ccfddc65995470";
+
+/** Kubernetes versions (no `v`) with a node image published for the given kind release, newest first. */
+export function publishedKubernetesVersions(kind: KindVersion): string[] {
+  return Object.keys(KIND_RELEASES[kind].nodeImages);
+}
+
+/** The pinned `kindest/node` reference for a version, or undefined when the kind release published none. */
+export function publishedNodeImage(kind: KindVersion, kubernetes: string): string | undefined {
+  const digest = (KIND_RELEASES[kind].nodeImages as Record<string, string>)[kubernetes];
+  return digest && `kindest/node:v${kubernetes}@${digest}`;
+}
