@@ -59,7 +59,7 @@ const imageSchema = z
   .strictObject({
     context: sourcePath.describe("Build context: a directory inside the source; only it is sent to the build."),
     dockerfile: sourcePath
-      .default("Dockerfile")
+      .prefault("Dockerfile")
       .describe("Dockerfile path, relative to the context (e.g. cmd/manager/Dockerfile with context: .)."),
     buildArgs: z.record(envName, stringValue).default({}).describe("Build arguments (ARG) as strings."),
     target: z
@@ -198,3 +198,9 @@ export type PipelineConfig = z.output<typeof configSchema>;
 export type ImageConfig = z.output<typeof imageSchema>;
 /** One e2e step of the config. */
 export type StepConfig = z.output<typeof stepSchema>;
+
+/** The JSON Schema of kind-pipeline.yaml as users write it (defaulted keys optional), formatted. */
+export function configJsonSchema(): string {
+  const schema = z.toJSONSchema(configSchema, { io: "input" });
+  return `${JSON.stringify({ ...schema, title: "kind-pipeline.yaml" }, null, 2)}\n`;
+}

@@ -30,7 +30,9 @@ export class ConfigError extends Error {
     /** What was checked: the config file's path, or "arguments" for a selection. */
     readonly subject: string,
     readonly problems: ConfigProblem[],
-    advice = `Fix ${subject === "arguments" ? "the arguments" : subject}; \`npm run plan\` checks a config without running anything.`,
+    advice = subject === "arguments"
+      ? "Choose images and versions from the config (`dagger call plan` lists them)."
+      : `Fix ${subject}; \`dagger call plan\` (or \`npm run plan\` here) checks a config without running anything.`,
   ) {
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
     super([`invalid ${subject} (${count}):`, ...problems.map(formatProblem), advice].join("\n"));
@@ -87,7 +89,10 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
   const at = (message: string, p = path): ConfigProblem => ({ path: p.join("."), message });
   switch (issue.code) {
     case "unrecognized_keys":
-      return issue.keys.map((key) => at(`unknown key${suggestion(key, knownKeys(path))}`, [...path, key]));
+      return issue.keys.map((key) => {
+        const known = knownKeys(path);
+        return at(`unknown key${didYouMean(key, known) || ` (expected one of: ${known.join(", ")})`}`, [...path, key]);
+      });
     case "invalid_key":
       return [at(issue.issues[0]?.message ?? issue.message)];
     case "invalid_type": {
@@ -125,7 +130,7 @@ function checkReferences(raw: unknown): ConfigProblem[] {
     (needs.success ? needs.data : []).forEach((need, j) => {
       if (images.includes(need)) return;
       const known = images.join(", ") || "none";
-      problems.push({ path: `e2e.${i}.needs.${j}`, message: `unknown image "${need}"${suggestion(need, images)} (configured images: ${known})` });
+      problems.push({ path: `e2e.${i}.needs.${j}`, message: `unknown image "${need}"${didYouMean(need, images)} (configured images: ${known})` });
     });
   });
   const { kind: kindField, nodeImageFallback: fallbackField } = partSchemas.kubernetes.shape;
@@ -202,12 +207,10 @@ function unwrap(schema: z.core.$ZodType): z.core.$ZodType {
   return schema;
 }
 
-/** ` (did you mean "context"?)` when a known word is close, else the known words. */
-function suggestion(word: string, known: string[]): string {
-  if (known.length === 0) return "";
+/** ` (did you mean "context"?)` when a known word is close to the given one, else "". */
+function didYouMean(word: string, known: string[]): string {
   const [best] = known.map((k) => ({ k, d: editDistance(word.toLowerCase(), k.toLowerCase()) })).sort((a, b) => a.d - b.d);
-  if (best && best.d <= Math.max(1, Math.floor(best.k.length / 3))) return ` (did you mean "${best.k}"?)`;
-  return ` (expected one of: ${known.join(", ")})`;
+  return best && best.d <= Math.max(1, Math.floor(best.k.length / 3)) ? ` (did you mean "${best.k}"?)` : "";
 }
 
 function editDistance(a: string, b: string): number {

@@ -8,6 +8,7 @@
  */
 import { argument, Directory, func, object } from "@dagger.io/dagger";
 import { DEFAULT_CONFIG_FILE, loadConfig } from "./config.js";
+import { configJsonSchema } from "./config-schema.js";
 import { planPipeline, renderPlan, type Plan, type Selection } from "./plan.js";
 import { directoryTree } from "./source-tree.js";
 
@@ -46,6 +47,16 @@ export class KindPipeline {
     images?: string[],
   ): Promise<string> {
     return renderPlan(await this.load({ kubernetes, images }));
+  }
+
+  /**
+   * The JSON Schema of kind-pipeline.yaml, for editors to validate and complete the file:
+   * `dagger call schema > kind-pipeline.schema.json`, then start the YAML with
+   * `# yaml-language-server: $schema=./kind-pipeline.schema.json`.
+   */
+  @func()
+  schema(): string {
+    return configJsonSchema();
   }
 
   /** Reads and validates the config, then plans the selection. Throws ConfigError. */

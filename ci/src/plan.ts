@@ -159,7 +159,7 @@ function argumentError(problems: ConfigProblem[]): ConfigError {
 export function renderPlan(plan: Plan): string {
   const out: string[] = [];
   const list = (items: string[]) => items.join(", ") || "none";
-  out.push(`1. build — ${plan.images.length} image(s) in parallel; all must succeed before any later stage starts`);
+  out.push(`1. build — ${count(plan.images.length, "image")} in parallel; all must succeed before any later stage starts`);
   for (const image of plan.images) {
     const details = [
       `context ${image.context}`,
@@ -173,16 +173,20 @@ export function renderPlan(plan: Plan): string {
   for (const { name, reason } of plan.skippedImages) out.push(`   - ${name}: skipped (${reason}; select it with --images)`);
   out.push(`2. cluster — kind ${plan.kind}, one Docker-in-Docker service per Kubernetes version`);
   for (const cluster of plan.clusters) {
-    const nodes = `1 control plane + ${cluster.workers} worker(s)`;
+    const nodes = `1 control plane + ${count(cluster.workers, "worker")}`;
     out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(cluster.nodeImage)}`);
   }
   out.push(`3. load — ${list(plan.images.map((i) => i.name))} into each cluster`);
-  out.push(`4. e2e — ${plan.steps.length} step(s), each after the images it needs are loaded`);
+  out.push(`4. e2e — ${count(plan.steps.length, "step")}, each after the images it needs are loaded`);
   for (const step of plan.steps) {
     out.push(`   - ${step.name}: needs ${list(step.needs)}; runs ${step.run.join(" ")}; timeout ${formatSeconds(step.timeoutSeconds)}`);
   }
   for (const { name, missing } of plan.skippedSteps) out.push(`   - ${name}: skipped (needs ${list(missing)}, not selected)`);
   return out.join("\n") + "\n";
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function describeNodeImage(source: NodeImageSource): string {

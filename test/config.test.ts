@@ -1,0 +1,164 @@
+/**
+ * kind-pipeline.yaml validation: every invalid config names its exact dotted path; valid configs
+ * normalize as documented; the committed JSON Schema matches the zod schema.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, validateConfig } from "../ci/src/config.js";
+import { configJsonSchema } from "../ci/src/config-schema.js";
+import { localSourceTree } from "../cli/local-source-tree.js";
+import { projectTree, REPO_ROOT } from "./support/harness.js";
+
+const root = projectTree({
+  "images/jax/Dockerfile": "FROM python:3.12-slim\n",
+  "images/pytorch/Dockerfile": "FROM python:3.12-slim\n",
+  "cmd/manager/Dockerfile": "FROM golang:1.24\n",
+  "images/jax/.dockerignore": "__pycache__\n",
+});
+const tree = localSourceTree(root);
+
+const JAX = "images:\n  jax: { context: images/jax }\n";
+
+/** The problems of an invalid config, as `path: message` lines. */
+async function problems(yaml: string): Promise<string[]> {
+  const error = await validateConfig(yaml, tree).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ConfigError)) throw new Error(`expected a ConfigError, got ${String(error)}`);
+  return error.problems.map((p) => `${p.path}: ${p.message}`);
+}
+
+describe("invalid configs name the exact path of each problem", () => {
+  const cases: [string, string, string, RegExp][] = [
+    ["no images", "kubernetes: {}\n", "images", /^required$/],
+    ["an empty images map", "images: {}\n", "images", /at least one image/],
+    ["an image name that is not a DNS label", "images:\n  Jax_1: { context: images/jax }\n", "images.Jax_1", /DNS-1123 label/],
+    ["a misspelt key", "images:\n  jax: { contxt: images/jax }\n", "images.jax.contxt", /unknown key \(did you mean "context"\?\)/],
+    ["a missing context", "images:\n  jax: { dockerfile: Dockerfile }\n", "images.jax.context", /^required$/],
+    ["an absolute context", "images:\n  jax: { context: /etc }\n", "images.jax.context", /relative to the source directory/],
+    ["a context escaping the source", "images:\n  jax: { context: ../elsewhere }\n", "images.jax.context", /inside the source directory/],
+    ["a context that does not exist", "images:\n  jax: { context: images/jaxx }\n", "images.jax.context", /^directory not found: images\/jaxx$/],
+    ["a Dockerfile that does not exist", "images:\n  jax: { context: images/jax, dockerfile: jax.Dockerfile }\n", "images.jax.dockerfile", /^file not found: images\/jax\/jax\.Dockerfile/],
+    ["a Dockerfile outside its context", "images:\n  jax: { context: images/jax, dockerfile: ../pytorch/Dockerfile }\n", "images.jax.dockerfile", /inside the source directory/],
+    ["a build arg YAML reads as a number", "images:\n  jax:\n    context: images/jax\n    buildArgs: { PYTHON_VERSION: 3.10 }\n", "images.jax.buildArgs.PYTHON_VERSION", /must be a string, not number 3\.1 as YAML read it/],
+    ["a build arg name that is not a variable", "images:\n  jax:\n    context: images/jax\n    buildArgs: { 1X: a }\n", "images.jax.buildArgs.1X", /must be a variable name/],
+    ["a secret given as plain text", "images:\n  jax:\n    context: images/jax\n    secrets: { token: ghp_plaintext }\n", "images.jax.secrets.token", /Dagger secret reference/],
+    ["optional that is not a boolean", "images:\n  jax: { context: images/jax, optional: maybe }\n", "images.jax.optional", /must be a boolean, not a string \("maybe"\)/],
+    ["a target that is not a stage name", "images:\n  jax: { context: images/jax, target: 'run time' }\n", "images.jax.target", /build stage name/],
+    ["a malformed Kubernetes version", `${JAX}kubernetes: { versions: ["1.37"] }\n`, "kubernetes.versions.0", /MAJOR\.MINOR\.PATCH/],
+    ["no Kubernetes versions", `${JAX}kubernetes: { versions: [] }\n`, "kubernetes.versions", /at least one version/],
+    ["a duplicate Kubernetes version", `${JAX}kubernetes: { versions: ["1.37.0", "v1.37.0"] }\n`, "kubernetes.versions.1", /^duplicate version 1\.37\.0$/],
+    ["a kind release without pins", `${JAX}kubernetes: { kind: v0.20.0 }\n`, "kubernetes.kind", /kind release this module pins: v0\.33\.0/],
+    ["an unknown node image fallback", `${JAX}kubernetes: { nodeImageFallback: pull }\n`, "kubernetes.nodeImageFallback", /"build" or "fail"/],
+    ["an unpublished version that may not be built", `${JAX}kubernetes: { versions: ["1.30.0"], nodeImageFallback: fail }\n`, "kubernetes.versions.0", /publishes no node image for Kubernetes 1\.30\.0 \(published: 1\.37\.0, 1\.36\.4, 1\.35\.8, 1\.34\.11\)/],
+    ["too many workers", `${JAX}cluster: { workers: 20 }\n`, "cluster.workers", /at most 8/],
+    ["a fractional worker count", `${JAX}cluster: { workers: 1.5 }\n`, "cluster.workers", /whole number/],
+    ["a node label key with a space", `${JAX}cluster:\n  nodeLabels: { "bad key": x }\n`, "cluster.nodeLabels.bad key", /label key/],
+    ["too many build retries", `${JAX}build: { retries: 9 }\n`, "build.retries", /at most 5/],
+    ["an e2e step needing an unknown image", `${JAX}e2e:\n  - { name: smoke, needs: [jaxx], run: [sh, t.sh] }\n`, "e2e.0.needs.0", /unknown image "jaxx" \(did you mean "jax"\?\) \(configured images: jax\)/],
+    ["an e2e command given as one string", `${JAX}e2e:\n  - { name: smoke, run: "sh t.sh" }\n`, "e2e.0.run", /must be a list, not a string/],
+    ["an e2e step without a command", `${JAX}e2e:\n  - { name: smoke, run: [] }\n`, "e2e.0.run", /list of arguments/],
+    ["a malformed timeout", `${JAX}e2e:\n  - { name: smoke, run: [x], timeout: 10 minutes }\n`, "e2e.0.timeout", /duration such as "90s"/],
+    ["a zero timeout", `${JAX}e2e:\n  - { name: smoke, run: [x], timeout: 0s }\n`, "e2e.0.timeout", /longer than 0s/],
+    ["a duplicate step name", `${JAX}e2e:\n  - { name: smoke, run: [x] }\n  - { name: smoke, run: [y] }\n`, "e2e.1.name", /duplicate step name "smoke" \(also e2e\.0\.name\)/],
+    ["a step env name that is not a variable", `${JAX}e2e:\n  - { name: smoke, run: [x], env: { "A-B": c } }\n`, "e2e.0.env.A-B", /variable name/],
+    ["an uppercase registry", `${JAX}publish: { registry: GHCR.io, repository: example/x }\n`, "publish.registry", /registry host/],
+    ["an uppercase repository", `${JAX}publish: { registry: ghcr.io, repository: Example/X }\n`, "publish.repository", /lowercase repository path/],
+    ["an unknown top-level key", `${JAX}tests: []\n`, "tests", /unknown key \(expected one of: images, kubernetes, cluster, build, e2e, publish\)/],
+    ["a document that is a list", "- images\n", "", /must be a mapping, not a list/],
+  ];
+
+  it.each(cases)("%s", async (_name, yaml, path, message) => {
+    const found = await problems(yaml);
+    const atPath = found.filter((line) => line.startsWith(`${path}: `));
+    expect(atPath, `problems were:\n${found.join("\n")}`).toHaveLength(1);
+    expect(atPath[0]!.slice(path.length + 2)).toMatch(message);
+  });
+
+  it("has at least 20 distinct cases", () => {
+    expect(new Set(cases.map(([, yaml]) => yaml)).size).toBeGreaterThanOrEqual(20);
+  });
+});
+
+describe("ConfigError", () => {
+  it("lists every problem across sections, one per line with its line number, in file order", async () => {
+    const yaml = ["images:", "  jax: { context: images/jax, optinal: true }", "kubernetes: { versions: [1.37] }", "e2e:", "  - { name: s, needs: [torch], run: [x] }", ""].join("\n");
+    const error = (await validateConfig(yaml, tree).catch((e: unknown) => e)) as ConfigError;
+    expect(error.message.split("\n")).toEqual([
+      "invalid kind-pipeline.yaml (3 problems):",
+      '  images.jax.optinal: unknown key (did you mean "optional"?) (line 2)',
+      '  kubernetes.versions.0: must be a string, not a number (1.37) (line 3)',
+      '  e2e.0.needs.0: unknown image "torch" (configured images: jax) (line 5)',
+      "Fix kind-pipeline.yaml; `dagger call plan` (or `npm run plan` here) checks a config without running anything.",
+    ]);
+  });
+
+  it("reports a YAML syntax error with its line and column", async () => {
+    expect(await problems("images:\n  jax: { context: images/jax\n")).toEqual([
+      expect.stringMatching(/^kind-pipeline\.yaml:3:1: YAML syntax error: /),
+    ]);
+  });
+
+  it("reports duplicate keys as a syntax error", async () => {
+    expect(await problems(`${JAX}images: {}\n`)).toEqual([expect.stringMatching(/^kind-pipeline\.yaml:3:1: YAML syntax error: Map keys must be unique/)]);
+  });
+
+  it("says which file it looked for when the config is missing", async () => {
+    const error = await loadConfig(tree, "ci/kind-pipeline.yaml").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/file not found: ci\/kind-pipeline\.yaml/);
+    expect((error as Error).message).toMatch(/--config/);
+  });
+});
+
+describe("valid configs normalize as documented", () => {
+  it("fills every default", async () => {
+    expect(await validateConfig(JAX, tree)).toEqual({
+      images: { jax: { context: "images/jax", dockerfile: "Dockerfile", buildArgs: {}, secrets: {}, optional: false } },
+      kubernetes: { versions: ["1.37.0"], kind: "v0.33.0", nodeImageFallback: "build" },
+      cluster: { name: "kind-pipeline", workers: 1, nodeLabels: {} },
+      build: { retries: 1, retryDelay: 5 },
+      e2e: [],
+    });
+  });
+
+  it("normalizes paths, versions and durations", async () => {
+    const config = await validateConfig(
+      [
+        "images:",
+        "  manager: { context: ./, dockerfile: ./cmd/manager/Dockerfile }",
+        "  jax: { context: ./images/jax/, secrets: { pip: env://PIP_TOKEN } }",
+        'kubernetes: { versions: [v1.36.4, "1.38.0"] }',
+        "build: { retryDelay: 1m30s }",
+        "e2e:",
+        "  - { name: smoke, needs: [jax], run: [sh, run.sh], timeout: 1h30m, env: { LEVEL: debug } }",
+        "publish: { registry: ghcr.io, repository: example/kind-pipeline }",
+      ].join("\n"),
+      tree,
+    );
+    expect(config.images.manager).toMatchObject({ context: ".", dockerfile: "cmd/manager/Dockerfile" });
+    expect(config.images.jax).toMatchObject({ context: "images/jax", secrets: { pip: "env://PIP_TOKEN" } });
+    expect(config.kubernetes.versions).toEqual(["1.36.4", "1.38.0"]);
+    expect(config.build.retryDelay).toBe(90);
+    expect(config.e2e[0]).toEqual({ name: "smoke", needs: ["jax"], run: ["sh", "run.sh"], timeout: 5400, env: { LEVEL: "debug" } });
+    expect(config.publish).toEqual({ registry: "ghcr.io", repository: "example/kind-pipeline", platforms: ["linux/amd64"] });
+  });
+
+  it("accepts the embedded example", async () => {
+    const config = await loadConfig(localSourceTree(REPO_ROOT));
+    expect(Object.keys(config.images)).toEqual(["jax", "pytorch", "xgboost"]);
+    expect(Object.entries(config.images).filter(([, image]) => !image.optional).map(([name]) => name)).toEqual(["jax"]);
+  });
+});
+
+describe("kind-pipeline.schema.json", () => {
+  it("is generated from the zod schema (run `npm run schema` when this fails)", () => {
+    expect(readFileSync(join(REPO_ROOT, "kind-pipeline.schema.json"), "utf8")).toBe(configJsonSchema());
+  });
+
+  it("is what the example's editor hint points at", () => {
+    expect(readFileSync(join(REPO_ROOT, "kind-pipeline.yaml"), "utf8")).toMatch(/^# yaml-language-server: \$schema=\.\/kind-pipeline\.schema\.json$/m);
+  });
+});
