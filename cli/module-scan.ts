@@ -1,0 +1,166 @@
+/**
+ * What `dagger functions` will show: runs the SDK's own introspector over ci/src, the scan the TypeScript
+ * runtime does when it loads the module, and summarizes the main object's constructor and functions.
+ * The README's function table is generated from this summary (`npm run docs`), and a test checks both.
+ */
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const REPO = resolve(import.meta.dirname, "..");
+const SDK = join(REPO, "ci/node_modules/@dagger.io/dagger/dist/src");
+
+/** One argument as the engine registers it. */
+export interface ScannedArgument {
+  name: string;
+  description: string;
+  type: string;
+  optional: boolean;
+  defaultValue?: string;
+  defaultPath?: string;
+  ignore?: string[];
+}
+
+/** One function as the engine registers it. */
+export interface ScannedFunction {
+  name: string;
+  description: string;
+  returns: string;
+  /** `never`, `session` or a duration; undefined for the engine's default (cached). */
+  cache?: string;
+  up: boolean;
+  check: boolean;
+  arguments: ScannedArgument[];
+}
+
+/** The module's main object. */
+export interface ScannedModule {
+  moduleDescription: string;
+  objectName: string;
+  objectDescription: string;
+  constructorArguments: ScannedArgument[];
+  functions: ScannedFunction[];
+}
+
+interface TypeDef {
+  kind: string;
+  name?: string;
+  typeDef?: TypeDef;
+}
+
+/** Scans ci/src (or another module source directory) as the Dagger TypeScript runtime does. */
+export async function scanModule(sourceDir = join(REPO, "ci/src"), moduleName = "kind-pipeline"): Promise<ScannedModule> {
+  // The runtime scans the generated client.gen.ts along with the module; the published package ships its
+  // declarations, which the introspector reads the same way once they carry that file name.
+  const generated = mkdtempSync(join(tmpdir(), "kind-pipeline-scan-"));
+  const client = join(generated, "client.gen.ts");
+  copyFileSync(join(SDK, "api/client.gen.d.ts"), client);
+  try {
+    const { scan } = (await import(join(SDK, "module/introspector/index.js"))) as {
+      scan(files: string[], name: string, load: boolean): Promise<ScanResult>;
+    };
+    const files = readdirSync(sourceDir, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => join(sourceDir, f));
+    const result = await scan([...files, client], moduleName, false);
+    const [objectName, object] = Object.entries(result.objects)[0]!;
+    return {
+      moduleDescription: result.description ?? "",
+      objectName,
+      objectDescription: object.description ?? "",
+      constructorArguments: Object.values(object._constructor?.arguments ?? {}).map(summarizeArgument),
+      functions: Object.values(object.methods).map((fn) => ({
+        name: fn.alias ?? fn.name,
+        description: fn.description ?? "",
+        returns: typeName(fn.returnType),
+        ...(fn.cache && { cache: fn.cache }),
+        up: fn.isUp,
+        check: fn.isCheck,
+        arguments: Object.values(fn.arguments).map(summarizeArgument),
+      })),
+    };
+  } finally {
+    rmSync(generated, { recursive: true, force: true });
+  }
+}
+
+interface ScanArgument {
+  name: string;
+  description?: string;
+  type: TypeDef;
+  isOptional: boolean;
+  defaultValue?: string;
+  defaultPath?: string;
+  ignore?: string[];
+}
+
+interface ScanResult {
+  description?: string;
+  objects: Record<
+    string,
+    {
+      description?: string;
+      _constructor?: { arguments: Record<string, ScanArgument> };
+      methods: Record<
+        string,
+        { name: string; alias?: string; description?: string; cache?: string; isUp: boolean; isCheck: boolean; returnType: TypeDef; arguments: Record<string, ScanArgument> }
+      >;
+    }
+  >;
+}
+
+function summarizeArgument(arg: ScanArgument): ScannedArgument {
+  return {
+    name: arg.name,
+    description: arg.description ?? "",
+    type: typeName(arg.type),
+    optional: arg.isOptional,
+    ...(arg.defaultValue !== undefined && { defaultValue: arg.defaultValue }),
+    ...(arg.defaultPath !== undefined && { defaultPath: arg.defaultPath }),
+    ...(arg.ignore !== undefined && { ignore: arg.ignore }),
+  };
+}
+
+function typeName(type: TypeDef): string {
+  switch (type.kind) {
+    case "LIST_KIND":
+      return `${typeName(type.typeDef!)}[]`;
+    case "OBJECT_KIND":
+    case "ENUM_KIND":
+    case "INTERFACE_KIND":
+      return type.name!;
+    case "VOID_KIND":
+      return "void";
+    default:
+      return type.kind.replace(/_KIND$/, "").toLowerCase();
+  }
+}
+
+/** The README's function table: the module's arguments, then one row per function, generated from the scan. */
+export function functionTable(module: ScannedModule): string {
+  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const argument = (a: ScannedArgument) => {
+    const fallback = a.defaultPath ? ` = ${a.defaultPath} (the module's repository)` : a.defaultValue ? ` = ${a.defaultValue}` : "";
+    return `\`${a.name}${a.optional ? "?" : ""}: ${a.type}${fallback}\``;
+  };
+  const lines = [
+    row(["function", "arguments", "returns", "cached", "what it does"]),
+    row(["---", "---", "---", "---", "---"]),
+    row(["(module)", module.constructorArguments.map(argument).join("<br>"), `\`${module.objectName}\``, "—", module.objectDescription]),
+    ...module.functions.map((fn) =>
+      row([
+        `\`${kebab(fn.name)}\``,
+        fn.arguments.map(argument).join("<br>") || "—",
+        `\`${fn.returns}\``,
+        fn.cache ?? "yes",
+        fn.description.replace(/\s*\n\s*/g, " "),
+      ]),
+    ),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** Dagger's CLI name of a function: `buildAll` → `build-all`. */
+export function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
