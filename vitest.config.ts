@@ -11,5 +11,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     env: { OTEL_SDK_DISABLED: "true" },
     testTimeout: 20_000,
+    // The module's status lines go to stderr; show them for failing tests only.
+    silent: "passed-only",
   },
 });

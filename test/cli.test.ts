@@ -9,7 +9,7 @@ import { loadConfig } from "../ci/src/config.js";
 import { planPipeline, renderPlan } from "../ci/src/plan.js";
 import { localSourceTree } from "../cli/local-source-tree.js";
 import { planCommand } from "../cli/plan-command.js";
-import { projectTree, REPO_ROOT } from "./support/harness.js";
+import { projectTree, REPO_ROOT } from "./support/projects.js";
 
 async function runPlan(...argv: string[]) {
   let stdout = "";

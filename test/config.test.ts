@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, validateConfig } from "../ci/src/config.js";
 import { configJsonSchema } from "../ci/src/config-schema.js";
 import { localSourceTree } from "../cli/local-source-tree.js";
-import { projectTree, REPO_ROOT } from "./support/harness.js";
+import { projectTree, REPO_ROOT } from "./support/projects.js";
 
 const root = projectTree({
   "images/jax/Dockerfile": "FROM python:3.12-slim\n",

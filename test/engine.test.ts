@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { connection, dag, ExecError, GraphQLRequestError } from "@dagger.io/dagger";
 import { describe, expect } from "vitest";
 import { StandInEngine } from "./support/engine.js";
-import { engineTest as test, projectTree } from "./support/harness.js";
+import { engineTest as test } from "./support/harness.js";
+import { projectTree } from "./support/projects.js";
 import { answer, engineError, execFailure, hang } from "./support/replies.js";
 
 describe("recorder", () => {

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KindPipeline } from "../ci/src/index.js";
 import { functionTable, scanModule, type ScannedModule } from "../cli/module-scan.js";
 import { readSection } from "../cli/readme.js";
-import { engineTest, projectTree, REPO_EXCLUDES, REPO_ROOT } from "./support/harness.js";
+import { engineTest } from "./support/harness.js";
+import { projectTree, REPO_EXCLUDES, REPO_ROOT } from "./support/projects.js";
 import { planCommand } from "../cli/plan-command.js";
 
 /** Functions and arguments without a description: `dagger functions` and `--help` would show them bare. */
@@ -36,6 +37,7 @@ describe("registration (the scan the TypeScript runtime does)", () => {
     expect(module.constructorArguments).toEqual([
       expect.objectContaining({ name: "source", type: "Directory", defaultPath: "/", ignore: expect.arrayContaining(["**/node_modules", ".git"]) }),
       expect.objectContaining({ name: "config", type: "string", defaultValue: expect.stringContaining("kind-pipeline.yaml") }),
+      expect.objectContaining({ name: "secrets", type: "Secret[]", optional: true }),
     ]);
   });
 
@@ -48,6 +50,8 @@ describe("registration (the scan the TypeScript runtime does)", () => {
     }));
     expect(shape).toEqual([
       { name: "plan", returns: "string", cache: undefined, args: ["kubernetes?: string[]", "images?: string[]"] },
+      { name: "build", returns: "Container", cache: undefined, args: ["image: string"] },
+      { name: "buildAll", returns: "Container[]", cache: undefined, args: ["images?: string[]"] },
       { name: "schema", returns: "string", cache: undefined, args: [] },
     ]);
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, validateConfig } from "../ci/src/config.js";
 import { planPipeline, renderPlan, type Selection } from "../ci/src/plan.js";
 import { localSourceTree } from "../cli/local-source-tree.js";
-import { projectTree } from "./support/harness.js";
+import { projectTree } from "./support/projects.js";
 
 const root = projectTree({
   "images/jax/Dockerfile": "FROM a\n",

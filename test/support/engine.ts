@@ -230,7 +230,8 @@ export class StandInEngine {
     return undefined;
   }
 
-  private now(): number {
+  /** Milliseconds since the engine started: the clock of every recorded start and end. */
+  now(): number {
     return performance.now() - this.origin;
   }
 }

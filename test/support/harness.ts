@@ -1,18 +1,9 @@
 /**
- * Test helpers over the stand-in engine: a vitest fixture that gives each test its own engine and fails
- * the test if any leaf went unscripted, and throwaway project trees on disk.
+ * The vitest fixture over the stand-in engine: each test gets its own engine, and fails if any leaf the
+ * SDK asked for went unscripted.
  */
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
 import { test as base } from "vitest";
 import { StandInEngine } from "./engine.js";
-
-/** The repository root: the embedded example. */
-export const REPO_ROOT = resolve(import.meta.dirname, "../..");
-
-/** What `dag.host().directory(REPO_ROOT, …)` should leave out, as the module's own `ignore` does. */
-export const REPO_EXCLUDES = ["node_modules", "ci/node_modules", "ci/sdk", ".git", "bench/out"];
 
 /** `test` with an `engine` fixture: started before the test, stopped after, and no leaf left unscripted. */
 export const engineTest = base.extend<{ engine: StandInEngine }>({
@@ -30,13 +21,3 @@ export const engineTest = base.extend<{ engine: StandInEngine }>({
     }
   },
 });
-
-/** Writes files (path → contents) into a fresh temporary directory and returns its path. */
-export function projectTree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), "kind-pipeline-test-"));
-  for (const [path, contents] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), contents);
-  }
-  return root;
-}
