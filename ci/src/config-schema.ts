@@ -43,17 +43,19 @@ export const kubernetesVersion = z
   .regex(VERSION, 'must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. "1.37.0"')
   .transform((v) => v.replace(/^v/, ""));
 
-const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+const DURATION = /^(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 
-/** A duration such as `90s`, `10m`, `1h` or `1h30m`, as whole seconds. */
+/** A duration such as `0s`, `90s`, `10m`, `1h` or `1h30m`, as whole seconds. */
 const duration = z
   .string()
   .regex(DURATION, 'must be a duration such as "90s", "10m", "1h" or "1h30m"')
   .transform((d) => {
     const [, h = "0", m = "0", s = "0"] = DURATION.exec(d) ?? [];
     return Number(h) * 3600 + Number(m) * 60 + Number(s);
-  })
-  .refine((seconds) => seconds > 0, "must be longer than 0s");
+  });
+
+/** A time limit: a duration longer than 0s. */
+const timeLimit = duration.refine((seconds) => seconds > 0, "must be longer than 0s");
 
 const imageSchema = z
   .strictObject({
@@ -147,7 +149,7 @@ const stepSchema = z
       .array(z.string().min(1, "must not be empty"))
       .min(1, "must be a command as a list of arguments, e.g. [sh, test/e2e/run.sh, jax]")
       .describe("Command as an argument list, run from the source root with KUBECONFIG and IMAGE_<NAME> set."),
-    timeout: duration.prefault("10m").describe("Time limit, e.g. 10m."),
+    timeout: timeLimit.prefault("10m").describe("Time limit, e.g. 10m."),
     env: z.record(envName, stringValue).default({}).describe("Extra environment variables."),
     image: z
       .string()

@@ -6,11 +6,12 @@
  * registry and runs the e2e steps, all configured by one kind-pipeline.yaml in the project.
  * Without --source it runs its own embedded example (JAX, PyTorch and XGBoost training smoke tests).
  */
-import { argument, Directory, func, object } from "@dagger.io/dagger";
-import { DEFAULT_CONFIG_FILE, loadConfig } from "./config.js";
+import { argument, Container, Directory, func, object, Secret } from "@dagger.io/dagger";
+import { buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
+import { ConfigError, DEFAULT_CONFIG_FILE } from "./config.js";
 import { configJsonSchema } from "./config-schema.js";
-import { planPipeline, renderPlan, type Plan, type Selection } from "./plan.js";
-import { directoryTree } from "./source-tree.js";
+import { renderPlan, type Selection } from "./plan.js";
+import { prepareRun, type Run } from "./run.js";
 
 /** The pipeline for one project: its files and its kind-pipeline.yaml. */
 @object()
@@ -21,6 +22,9 @@ export class KindPipeline {
   /** Path of the config file, relative to the source. */
   config: string;
 
+  /** Secrets for the builds, as the config's `images.*.secrets` name them. */
+  secrets: Secret[];
+
   constructor(
     /**
      * The project under test: its kind-pipeline.yaml, Dockerfiles and e2e files. Defaults to this
@@ -30,9 +34,15 @@ export class KindPipeline {
     source: Directory,
     /** Path of the config file, relative to the source. */
     config: string = DEFAULT_CONFIG_FILE,
+    /**
+     * Build secrets, each as the reference the config gives it (`--secrets=env://PIP_TOKEN`). They reach
+     * the Dockerfile as `RUN --mount=type=secret,id=<id>`, never as arguments or variables.
+     */
+    secrets?: Secret[],
   ) {
     this.source = source;
     this.config = config;
+    this.secrets = secrets ?? [];
   }
 
   /**
@@ -46,7 +56,38 @@ export class KindPipeline {
     /** Images to build and test; default: every image not marked optional. */
     images?: string[],
   ): Promise<string> {
-    return renderPlan(await this.load({ kubernetes, images }));
+    return renderPlan((await this.prepare({ kubernetes, images })).plan);
+  }
+
+  /**
+   * One configured image, built from its own context only (lazily, so it can be chained:
+   * `build --image=jax terminal`, `build --image=jax export --path=jax.tar`). Optional images too.
+   */
+  @func()
+  async build(
+    /** The image's name in the config. */
+    image: string,
+  ): Promise<Container> {
+    if (image.includes(",")) {
+      throw new ConfigError("arguments", [{ path: "image", message: `build takes one image, got "${image}"` }], `Build several with build-all --images=${image}.`);
+    }
+    const run = await this.prepare({ images: [image] });
+    const secrets = await resolveBuildSecrets(run);
+    return imageBuild(run.source, run.plan.images[0]!, secrets.get(image));
+  }
+
+  /**
+   * Every selected image, built in parallel and all awaited. Throws one BuildFailure naming every image
+   * that failed, with its failing command and the tail of its log; transient registry and network
+   * failures are retried first (build.retries).
+   */
+  @func()
+  async buildAll(
+    /** Images to build; default: every image not marked optional. */
+    images?: string[],
+  ): Promise<Container[]> {
+    const built = await buildImages(await this.prepare({ images }));
+    return built.map((image) => image.container);
   }
 
   /**
@@ -59,9 +100,8 @@ export class KindPipeline {
     return configJsonSchema();
   }
 
-  /** Reads and validates the config, then plans the selection. Throws ConfigError. */
-  private async load(selection: Selection): Promise<Plan> {
-    const config = await loadConfig(directoryTree(this.source), this.config);
-    return planPipeline(config, selection);
+  /** Reads and validates the config and plans the selection: the context of every stage. Throws ConfigError. */
+  private prepare(selection: Selection): Promise<Run> {
+    return prepareRun(this.source, this.config, selection, this.secrets);
   }
 }

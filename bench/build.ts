@@ -1,0 +1,137 @@
+/**
+ * `npm run bench`: the build stage's figures on the stand-in engine, which simulates each build's duration.
+ *
+ * - parallelism: buildAll's wall time ÷ the longest single build (1.0 is perfect; sequential would be
+ *   the sum ÷ the longest);
+ * - time to failure: from the last build settling to BuildFailure reaching the caller;
+ * - overhead of reading, validating and planning a 50-image config (no engine, and through the engine).
+ *
+ * Figures are medians over several runs, measured on one clock in one process; they are printed, never
+ * asserted, so a busy machine cannot fail a build.
+ */
+import { dag } from "@dagger.io/dagger";
+import { BuildFailure } from "../ci/src/build.js";
+import { loadConfig } from "../ci/src/config.js";
+import { KindPipeline } from "../ci/src/index.js";
+import { planPipeline, renderPlan } from "../ci/src/plan.js";
+import { localSourceTree } from "../cli/local-source-tree.js";
+import { StandInEngine } from "../test/support/engine.js";
+import { projectTree } from "../test/support/projects.js";
+import { answer, engineError, execFailure } from "../test/support/replies.js";
+
+process.env.OTEL_SDK_DISABLED = "true";
+// The module's status lines ([build] jax: built in 0.6s) go to stderr through console.error; the figures are the output here.
+console.error = () => undefined;
+const RUNS = 5;
+
+/** Simulated build durations (ms) of the benchmark's images, deliberately unequal. */
+const DURATIONS: Record<string, number> = { jax: 600, pytorch: 900, xgboost: 350, operator: 450, webhook: 200, tuner: 750, exporter: 300, dashboard: 500 };
+const IMAGES = Object.keys(DURATIONS);
+
+function project(names: string[]): string {
+  const files: Record<string, string> = {};
+  const config = ["images:"];
+  for (const name of names) {
+    files[`images/${name}/Dockerfile`] = `FROM python:3.12-slim\nCOPY . /app\n`;
+    files[`images/${name}/main.py`] = `print(${JSON.stringify(name)})\n`;
+    config.push(`  ${name}: { context: images/${name}, buildArgs: { VERSION: "1.0.0" } }`);
+  }
+  config.push("e2e:", ...names.map((name) => `  - { name: ${name}-smoke, needs: [${name}], run: [sh, test/e2e/run.sh, ${name}] }`));
+  files["kind-pipeline.yaml"] = `${config.join("\n")}\n`;
+  return projectTree(files);
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
+const ms = (value: number) => `${value.toFixed(1)} ms`;
+
+async function withEngine<T>(fn: (engine: StandInEngine) => Promise<T>): Promise<T> {
+  const engine = await StandInEngine.start();
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.stop();
+  }
+}
+
+async function parallelism(): Promise<{ ratio: number; wall: number; longest: number; sum: number; concurrency: number }[]> {
+  const root = project(IMAGES);
+  const results = [];
+  for (let run = 0; run < RUNS; run++) {
+    results.push(
+      await withEngine(async (engine) => {
+        for (const [name, delayMs] of Object.entries(DURATIONS)) {
+          engine.reply({ leaf: "sync", where: `images/${name}").dockerBuild` }, answer(), { delayMs });
+        }
+        const wall = await engine.run(async () => {
+          const pipeline = new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml");
+          const started = performance.now();
+          await pipeline.buildAll();
+          return performance.now() - started;
+        });
+        const longest = Math.max(...Object.values(DURATIONS));
+        const sum = Object.values(DURATIONS).reduce((a, b) => a + b, 0);
+        return { ratio: wall / longest, wall, longest, sum, concurrency: engine.maxConcurrency("dockerBuild", { leaf: "sync" }) };
+      }),
+    );
+  }
+  return results;
+}
+
+async function timeToFailure(): Promise<number[]> {
+  const root = project(IMAGES);
+  const results = [];
+  for (let run = 0; run < RUNS; run++) {
+    results.push(
+      await withEngine(async (engine) => {
+        engine.reply({ leaf: "sync", where: 'images/webhook").dockerBuild' }, execFailure({ cmd: ["/bin/sh", "-c", "make"], exitCode: 2, stderr: "make: *** [all] Error 2\n" }), { delayMs: 120 });
+        engine.reply({ leaf: "sync", where: 'images/exporter").dockerBuild' }, engineError("failed to resolve source metadata: not found"), { delayMs: 250 });
+        for (const [name, delayMs] of Object.entries(DURATIONS)) {
+          engine.reply({ leaf: "sync", where: `images/${name}").dockerBuild` }, answer(), { delayMs });
+        }
+        const failedAt = await engine.run(async () => {
+          const error = await new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").buildAll().catch((e: unknown) => e);
+          if (!(error instanceof BuildFailure)) throw new Error(`expected a BuildFailure, got ${String(error)}`);
+          return engine.now();
+        });
+        const lastSettled = Math.max(...engine.find("dockerBuild", { leaf: "sync" }).map((l) => l.endedAt!));
+        return failedAt - lastSettled;
+      }),
+    );
+  }
+  return results;
+}
+
+async function planOverhead(): Promise<{ local: number[]; engine: number[] }> {
+  const names = Array.from({ length: 50 }, (_, i) => `image-${String(i).padStart(2, "0")}`);
+  const root = project(names);
+  const local: number[] = [];
+  for (let run = 0; run < 50; run++) {
+    const started = performance.now();
+    renderPlan(planPipeline(await loadConfig(localSourceTree(root))));
+    local.push(performance.now() - started);
+  }
+  const throughEngine = await withEngine(async (engine) => {
+    const times: number[] = [];
+    await engine.run(async () => {
+      for (let run = 0; run < 20; run++) {
+        const started = performance.now();
+        await new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").plan();
+        times.push(performance.now() - started);
+      }
+    });
+    return times;
+  });
+  return { local, engine: throughEngine };
+}
+
+const p = await parallelism();
+const ttf = await timeToFailure();
+const overhead = await planOverhead();
+
+const durations = Object.entries(DURATIONS).map(([name, d]) => `${name} ${d}`).join(", ");
+console.log(`build stage on the stand-in engine (${IMAGES.length} images, simulated ms: ${durations}); median of ${RUNS} runs`);
+console.log(`  parallelism   wall ÷ longest build = ${median(p.map((r) => r.ratio)).toFixed(3)} (worst ${Math.max(...p.map((r) => r.ratio)).toFixed(3)}; wall ${ms(median(p.map((r) => r.wall)))}, longest ${p[0]!.longest} ms, sequential would be ${p[0]!.sum} ms = ${(p[0]!.sum / p[0]!.longest).toFixed(2)}×; ${p[0]!.concurrency} builds in flight at once)`);
+console.log(`  time to failure  last build settled → BuildFailure caught = ${ms(median(ttf))} (worst ${ms(Math.max(...ttf))})`);
+console.log(`  config + plan, 50 images, no engine = ${ms(median(overhead.local))} median, ${ms(percentile(overhead.local, 0.95))} p95 (50 runs)`);
+console.log(`  config + plan, 50 images, through the stand-in engine (101 queries) = ${ms(median(overhead.engine))} median, ${ms(percentile(overhead.engine, 0.95))} p95 (20 runs)`);
