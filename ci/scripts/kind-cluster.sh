@@ -1,0 +1,78 @@
+#!/bin/sh
+# The Kind cluster service: runs as a privileged docker:dind service. Starts dockerd, creates the Kind
+# cluster from the generated kind config, publishes its kubeconfig and status on the state volume, and
+# stays in the foreground until the service is stopped.
+#
+# Env: CLUSTER_NAME, NODE_IMAGE, KIND_CONFIG, STATE_DIR (a cache volume readers mount too);
+#      NODE_IMAGE_ARCHIVE (a built node image to load instead of pulling NODE_IMAGE);
+#      CGROUP_ROOT (default /sys/fs/cgroup).
+# State: $STATE_DIR/status (starting | creating | ready | failed: <why> | stopped),
+#        $STATE_DIR/create.log (kind create cluster's output), $STATE_DIR/kubeconfig (while ready).
+set -eu
+
+: "${CLUSTER_NAME:?}" "${NODE_IMAGE:?}" "${KIND_CONFIG:?}" "${STATE_DIR:?}"
+CGROUP_ROOT=${CGROUP_ROOT:-/sys/fs/cgroup}
+# kind create cluster failures worth one more try: a node that did not boot within kind's 30s
+FLAKY='could not find a log line that matches'
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+status() { printf '%s\n' "$*" >"$STATE_DIR/status"; }
+fail() {
+    log "FAILED: $*"
+    status "failed: $*"
+    exit 1
+}
+
+mkdir -p "$STATE_DIR"
+rm -f "$STATE_DIR/kubeconfig" "$STATE_DIR/create.log"
+status starting
+
+# kind's known issue "too many open files": the nodes' kubelets need more inotify watches and instances.
+sysctl -w fs.inotify.max_user_watches=524288 >/dev/null 2>&1 || log "could not raise fs.inotify.max_user_watches"
+sysctl -w fs.inotify.max_user_instances=512 >/dev/null 2>&1 || log "could not raise fs.inotify.max_user_instances"
+
+. "$(dirname "$0")/dockerd.sh"
+start_dockerd 60 --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 --tls=false || fail "dockerd did not start"
+trap 'rm -f "$STATE_DIR/kubeconfig"; status stopped; kill "$dockerd_pid" 2>/dev/null; wait "$dockerd_pid" || true; exit 0' TERM INT
+
+if [ -f "$CGROUP_ROOT/cgroup.controllers" ] && ! grep -qw cpu "$CGROUP_ROOT/cgroup.controllers"; then
+    fail "no cpu cgroup controller reaches this container (controllers: $(cat "$CGROUP_ROOT/cgroup.controllers")); Kind nodes cannot run here"
+fi
+
+if [ -n "${NODE_IMAGE_ARCHIVE:-}" ]; then
+    log "loading the built node image $NODE_IMAGE"
+    docker load --input "$NODE_IMAGE_ARCHIVE" >&2 || fail "docker load of $NODE_IMAGE_ARCHIVE failed"
+elif ! docker image inspect "$NODE_IMAGE" >/dev/null 2>&1; then
+    log "pulling $NODE_IMAGE"
+    docker pull "$NODE_IMAGE" >&2 || fail "docker pull $NODE_IMAGE failed"
+fi
+
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+    log "deleting the leftover cluster $CLUSTER_NAME"
+    kind delete cluster --name "$CLUSTER_NAME" >&2
+fi
+
+attempt=1
+while :; do
+    status creating
+    log "creating $CLUSTER_NAME from $NODE_IMAGE (attempt $attempt)"
+    if kind create cluster --name "$CLUSTER_NAME" --image "$NODE_IMAGE" --config "$KIND_CONFIG" --wait 5m >"$STATE_DIR/create.log" 2>&1; then
+        break
+    fi
+    cat "$STATE_DIR/create.log" >&2
+    if [ "$attempt" -eq 1 ] && grep -q "$FLAKY" "$STATE_DIR/create.log"; then
+        log "known flaky failure ($FLAKY): deleting the cluster and trying once more"
+        kind delete cluster --name "$CLUSTER_NAME" >&2 || true
+        attempt=2
+        continue
+    fi
+    fail "kind create cluster failed (attempt $attempt); its output is in $STATE_DIR/create.log"
+done
+
+kind get kubeconfig --name "$CLUSTER_NAME" >"$STATE_DIR/kubeconfig.new"
+mv "$STATE_DIR/kubeconfig.new" "$STATE_DIR/kubeconfig"
+status ready
+log "$CLUSTER_NAME is ready"
+wait "$dockerd_pid" || true
+rm -f "$STATE_DIR/kubeconfig"
+fail "dockerd exited; the cluster is gone (see $DOCKERD_LOG)"
