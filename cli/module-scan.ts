@@ -16,7 +16,7 @@ export interface ScannedArgument {
   description: string;
   type: string;
   optional: boolean;
-  defaultValue?: string;
+  defaultValue?: unknown;
   defaultPath?: string;
   ignore?: string[];
 }
@@ -33,13 +33,21 @@ export interface ScannedFunction {
   arguments: ScannedArgument[];
 }
 
-/** The module's main object. */
+/** An object type the module's functions return, with the fields it exposes. */
+export interface ScannedType {
+  name: string;
+  description: string;
+  fields: { name: string; description: string; type: string }[];
+}
+
+/** The module's main object, and the other object types it registers. */
 export interface ScannedModule {
   moduleDescription: string;
   objectName: string;
   objectDescription: string;
   constructorArguments: ScannedArgument[];
   functions: ScannedFunction[];
+  types: ScannedType[];
 }
 
 interface TypeDef {
@@ -63,7 +71,7 @@ export async function scanModule(sourceDir = join(REPO, "ci/src"), moduleName = 
       .filter((f) => f.endsWith(".ts"))
       .map((f) => join(sourceDir, f));
     const result = await scan([...files, client], moduleName, false);
-    const [objectName, object] = Object.entries(result.objects)[0]!;
+    const [[objectName, object], ...others] = Object.entries(result.objects) as [[string, ScanObject], ...[string, ScanObject][]];
     return {
       moduleDescription: result.description ?? "",
       objectName,
@@ -78,6 +86,13 @@ export async function scanModule(sourceDir = join(REPO, "ci/src"), moduleName = 
         check: fn.isCheck,
         arguments: Object.values(fn.arguments).map(summarizeArgument),
       })),
+      types: others.map(([name, other]) => ({
+        name,
+        description: other.description ?? "",
+        fields: Object.values(other.properties)
+          .filter((p) => p.isExposed)
+          .map((p) => ({ name: p.alias ?? p.name, description: p.description ?? "", type: typeName(p.type) })),
+      })),
     };
   } finally {
     rmSync(generated, { recursive: true, force: true });
@@ -89,24 +104,24 @@ interface ScanArgument {
   description?: string;
   type: TypeDef;
   isOptional: boolean;
-  defaultValue?: string;
+  defaultValue?: unknown;
   defaultPath?: string;
   ignore?: string[];
 }
 
+interface ScanObject {
+  description?: string;
+  _constructor?: { arguments: Record<string, ScanArgument> };
+  methods: Record<
+    string,
+    { name: string; alias?: string; description?: string; cache?: string; isUp: boolean; isCheck: boolean; returnType: TypeDef; arguments: Record<string, ScanArgument> }
+  >;
+  properties: Record<string, { name: string; alias?: string; description?: string; isExposed: boolean; type: TypeDef }>;
+}
+
 interface ScanResult {
   description?: string;
-  objects: Record<
-    string,
-    {
-      description?: string;
-      _constructor?: { arguments: Record<string, ScanArgument> };
-      methods: Record<
-        string,
-        { name: string; alias?: string; description?: string; cache?: string; isUp: boolean; isCheck: boolean; returnType: TypeDef; arguments: Record<string, ScanArgument> }
-      >;
-    }
-  >;
+  objects: Record<string, ScanObject>;
 }
 
 function summarizeArgument(arg: ScanArgument): ScannedArgument {
@@ -140,7 +155,11 @@ function typeName(type: TypeDef): string {
 export function functionTable(module: ScannedModule): string {
   const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const argument = (a: ScannedArgument) => {
-    const fallback = a.defaultPath ? ` = ${a.defaultPath} (the module's repository)` : a.defaultValue ? ` = ${a.defaultValue}` : "";
+    const fallback = a.defaultPath
+      ? ` = ${a.defaultPath} (the module's repository)`
+      : a.defaultValue !== undefined
+        ? ` = ${typeof a.defaultValue === "string" ? a.defaultValue : JSON.stringify(a.defaultValue)}`
+        : "";
     return `\`${a.name}${a.optional ? "?" : ""}: ${a.type}${fallback}\``;
   };
   const lines = [
@@ -156,6 +175,14 @@ export function functionTable(module: ScannedModule): string {
         fn.description.replace(/\s*\n\s*/g, " "),
       ]),
     ),
+    ...module.types.flatMap((type) => [
+      "",
+      `\`${type.name}\`: ${type.description}`,
+      "",
+      row(["field", "type", "what it is"]),
+      row(["---", "---", "---"]),
+      ...type.fields.map((f) => row([`\`${kebab(f.name)}\``, `\`${f.type}\``, f.description.replace(/\s*\n\s*/g, " ")])),
+    ]),
   ];
   return lines.join("\n") + "\n";
 }

@@ -22,6 +22,10 @@ function undocumented(module: ScannedModule): string[] {
       ...(fn.description ? [] : [fn.name]),
       ...fn.arguments.filter((a) => !a.description).map((a) => `${fn.name}.${a.name}`),
     ]),
+    ...module.types.flatMap((type) => [
+      ...(type.description ? [] : [type.name]),
+      ...type.fields.filter((f) => !f.description).map((f) => `${type.name}.${f.name}`),
+    ]),
   ];
 }
 
@@ -52,7 +56,24 @@ describe("registration (the scan the TypeScript runtime does)", () => {
       { name: "plan", returns: "string", cache: undefined, args: ["kubernetes?: string[]", "images?: string[]"] },
       { name: "build", returns: "Container", cache: undefined, args: ["image: string"] },
       { name: "buildAll", returns: "Container[]", cache: undefined, args: ["images?: string[]"] },
+      { name: "nodeImage", returns: "NodeImage", cache: undefined, args: ["kubernetes?: string"] },
+      { name: "cluster", returns: "Service", cache: "never", args: ["kubernetes?: string"] },
+      { name: "kubeconfig", returns: "File", cache: "never", args: ["kubernetes?: string", "local: boolean"] },
       { name: "schema", returns: "string", cache: undefined, args: [] },
+    ]);
+    expect(module.functions.filter((fn) => fn.up).map((fn) => fn.name)).toEqual(["cluster"]);
+    expect(module.functions.find((fn) => fn.name === "kubeconfig")?.arguments[1]?.defaultValue).toBe(false);
+    expect(module.types).toEqual([
+      {
+        name: "NodeImage",
+        description: expect.any(String),
+        fields: [
+          { name: "kubernetes", description: expect.any(String), type: "string" },
+          { name: "ref", description: expect.any(String), type: "string" },
+          { name: "published", description: expect.any(String), type: "boolean" },
+          { name: "archive", description: expect.any(String), type: "File" },
+        ],
+      },
     ]);
   });
 

@@ -6,12 +6,15 @@
  * registry and runs the e2e steps, all configured by one kind-pipeline.yaml in the project.
  * Without --source it runs its own embedded example (JAX, PyTorch and XGBoost training smoke tests).
  */
-import { argument, Container, Directory, func, object, Secret } from "@dagger.io/dagger";
+import { argument, Container, Directory, File, func, object, Secret, Service, up } from "@dagger.io/dagger";
 import { buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
+import { clusterService, hostKubeconfig, startCluster } from "./cluster.js";
 import { ConfigError, DEFAULT_CONFIG_FILE } from "./config.js";
 import { configJsonSchema } from "./config-schema.js";
-import { renderPlan, type Selection } from "./plan.js";
+import { nodeImageFor } from "./node-images.js";
+import { renderPlan, type PlannedCluster, type Selection } from "./plan.js";
 import { prepareRun, type Run } from "./run.js";
+import { toolbox, type Toolbox } from "./tools.js";
 
 /** The pipeline for one project: its files and its kind-pipeline.yaml. */
 @object()
@@ -91,6 +94,60 @@ export class KindPipeline {
   }
 
   /**
+   * The node image kind creates a version's nodes from: the `kindest/node` image kind publishes for it
+   * (pinned by digest), or, when it publishes none and kubernetes.nodeImageFallback is build, one built
+   * from the Kubernetes release binaries (`archive`, cached by the engine after the first build).
+   */
+  @func()
+  async nodeImage(
+    /** Kubernetes version (MAJOR.MINOR.PATCH); default: the config's first version. */
+    kubernetes?: string,
+  ): Promise<NodeImage> {
+    const { plan } = await this.prepare(oneVersion(kubernetes));
+    const cluster = plan.clusters[0]!;
+    const source = cluster.nodeImage;
+    if (source.kind === "published") return new NodeImage(cluster.kubernetes, source.ref, true);
+    const choice = nodeImageFor(source, await toolbox(plan.kind));
+    return new NodeImage(cluster.kubernetes, choice.ref, false, choice.archive);
+  }
+
+  /**
+   * A Kind cluster for one Kubernetes version, running in a Docker-in-Docker service: dockerd starts,
+   * kind creates the cluster (workers and node labels from the config) and the service stays up.
+   * `dagger call cluster up --ports 6443:6443` keeps a live cluster; `kubeconfig --local` reaches it.
+   * Every selected image must build first: no cluster starts after a failed build.
+   */
+  @func({ cache: "never" })
+  @up()
+  async cluster(
+    /** Kubernetes version (MAJOR.MINOR.PATCH); default: the config's first version. */
+    kubernetes?: string,
+  ): Promise<Service> {
+    return (await this.defineCluster(kubernetes)).service;
+  }
+
+  /**
+   * The cluster's kubeconfig. By default it starts the cluster (as `cluster` defines it), waits until
+   * every node is Ready, and points at `https://<cluster name>:6443`, for a container that binds the
+   * cluster service under that name. With `local`, it starts nothing: it reads the kubeconfig of a cluster
+   * another `dagger call cluster up --ports 6443:6443` keeps running, pointing at `https://localhost:6443`.
+   */
+  @func({ cache: "never" })
+  async kubeconfig(
+    /** Kubernetes version (MAJOR.MINOR.PATCH); default: the config's first version. */
+    kubernetes?: string,
+    /** Read the kubeconfig of a cluster kept up by `cluster up`, for the host (server https://localhost:6443). */
+    local = false,
+  ): Promise<File> {
+    if (local) {
+      const run = await this.prepare(oneVersion(kubernetes));
+      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind));
+    }
+    const { cluster, tools, service } = await this.defineCluster(kubernetes);
+    return (await startCluster(cluster, tools, service)).kubeconfig;
+  }
+
+  /**
    * The JSON Schema of kind-pipeline.yaml, for editors to validate and complete the file:
    * `dagger call schema > kind-pipeline.schema.json`, then start the YAML with
    * `# yaml-language-server: $schema=./kind-pipeline.schema.json`.
@@ -100,8 +157,52 @@ export class KindPipeline {
     return configJsonSchema();
   }
 
+  /**
+   * The cluster service of a version, behind the build gate: every selected image is built first, and a
+   * failed build throws BuildFailure before anything of the cluster stage is asked of the engine.
+   */
+  private async defineCluster(kubernetes?: string): Promise<{ cluster: PlannedCluster; tools: Toolbox; service: Service }> {
+    const run = await this.prepare(oneVersion(kubernetes));
+    await buildImages(run);
+    const cluster = run.plan.clusters[0]!;
+    const tools = await toolbox(run.plan.kind);
+    return { cluster, tools, service: clusterService(cluster, tools, nodeImageFor(cluster.nodeImage, tools)) };
+  }
+
   /** Reads and validates the config and plans the selection: the context of every stage. Throws ConfigError. */
   private prepare(selection: Selection): Promise<Run> {
     return prepareRun(this.source, this.config, selection, this.secrets);
   }
+}
+
+/** The node image of one Kubernetes version: what kind creates the cluster's nodes from. */
+@object()
+export class NodeImage {
+  /** The Kubernetes version (MAJOR.MINOR.PATCH). */
+  @func()
+  kubernetes: string;
+
+  /** The image reference: kindest/node:v<version>@sha256:… when kind publishes one, else the built image's name. */
+  @func()
+  ref: string;
+
+  /** Whether kind publishes this image (pinned by digest); false when it is built from the release binaries. */
+  @func()
+  published: boolean;
+
+  /** The built image as a docker archive (`docker load --input`); none when the image is published. */
+  @func()
+  archive?: File;
+
+  constructor(kubernetes: string, ref: string, published: boolean, archive?: File) {
+    this.kubernetes = kubernetes;
+    this.ref = ref;
+    this.published = published;
+    this.archive = archive;
+  }
+}
+
+/** The selection of one Kubernetes version, or of the config's default when none is given. */
+function oneVersion(kubernetes?: string): Selection {
+  return { kubernetes: kubernetes ? [kubernetes] : undefined };
 }

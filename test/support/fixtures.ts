@@ -8,7 +8,7 @@ import type { Selection } from "../../ci/src/plan.js";
 import { projectTree } from "./projects.js";
 
 /** What a stage after the build would ask for: a cluster, kind, kubectl, image archives. */
-export const DOWNSTREAM = /kindest\/node|\bkind (create|load|get|export|build)|kubectl|docker:[^"]*dind|asService|withServiceBinding|asTarball/;
+export const DOWNSTREAM = /kindest\/node|kind-linux|"kind"|kubectl|docker:[^"]*dind|asService|withServiceBinding|asTarball/;
 
 /** Additions to the project of `threeImages()`. */
 export interface ProjectExtras {
