@@ -8,6 +8,8 @@ import { dag } from "@dagger.io/dagger";
 import { describe, expect } from "vitest";
 import { BuildFailure, buildImages } from "../ci/src/build.js";
 import { ConfigError } from "../ci/src/config.js";
+import { prepareRun } from "../ci/src/run.js";
+import type { Call } from "./support/calls.js";
 import { engineTest as test } from "./support/harness.js";
 import { DOWNSTREAM, pipelineAt, runAt, threeImages } from "./support/fixtures.js";
 import { answer, engineError, execFailure } from "./support/replies.js";
@@ -41,12 +43,13 @@ describe("what is built from what", () => {
     expect(engine.find("dockerBuild", { leaf: "sync" }).map((l) => /images\/(\w+)/.exec(l.text)?.[1])).toEqual(ALL);
   });
 
-  test("the context's .dockerignore goes to the engine's build, which applies it", async ({ engine }) => {
+  test("the context the engine builds from is the image's own directory, its .dockerignore included", async ({ engine }) => {
     const root = threeImages();
-    await engine.run(() => pipelineAt(root).buildAll(["jax"]));
-    const context = engine.find(buildOf("jax"), { leaf: "sync" })[0]!.call.nearest("dockerBuild")!.parent!;
-    expect(await engine.run(() => dag.host().directory(root).directory("images/jax").exists(".dockerignore"))).toBe(true);
-    expect(context.text).toBe(`host.directory(path:"${root}").directory(path:"images/jax")`);
+    await engine.run(() => pipelineAt(root).buildAll(ALL));
+    const contextOf = (image: string) => engine.files(engine.find(buildOf(image), { leaf: "sync" })[0]!.call.nearest("dockerBuild")!.parent!);
+    expect(contextOf("jax")).toEqual([".dockerignore", "Dockerfile", "train.py"]);
+    expect(contextOf("pytorch")).toEqual(["Dockerfile", "train.py"]);
+    expect(contextOf("xgboost")).toEqual(["build/Dockerfile"]);
   });
 
   test("all builds start at once", async ({ engine }) => {
@@ -59,7 +62,8 @@ describe("what is built from what", () => {
     const root = threeImages();
     await engine.run(async () => {
       const container = await pipelineAt(root).build("pytorch");
-      expect(await container.withExec(["python", "-c", "import torch"]).sync()).toBeDefined();
+      expect(engine.find("dockerBuild")).toEqual([]);
+      await container.withExec(["python", "-c", "import torch"]).sync();
     });
     expect(engine.find("dockerBuild").map((l) => l.text)).toEqual([
       expect.stringMatching(/directory\(path:"images\/pytorch"\)\.dockerBuild\(.*\)\.withExec\(args:\["python","-c","import torch"\]\)\.sync$/),
@@ -67,6 +71,8 @@ describe("what is built from what", () => {
     const error = await engine.run(() => pipelineAt(root).build("tensorflow")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(/images: unknown image "tensorflow" \(configured: jax, pytorch, xgboost\)/);
+    const several = await engine.run(() => pipelineAt(root).build("jax,pytorch")).catch((e: unknown) => e);
+    expect((several as Error).message).toMatch(/image: build takes one image, got "jax,pytorch"\nBuild several with build-all --images=jax,pytorch\./);
   });
 });
 
@@ -185,17 +191,24 @@ describe("cache keys", () => {
 describe("build secrets", () => {
   const withSecret = { images: "  tokens: { context: images/jax, secrets: { pip: env://PIP_TOKEN } }" };
 
-  test("reach the build named by their id; the value is in no argument, log or error", async ({ engine }) => {
+  test("reach the build as secrets named by their id; the value travels only inside setSecret, never into a build argument, a status line or an error", async ({ engine }) => {
     engine.reply({ leaf: "uri" }, answer("env://PIP_TOKEN"));
     engine.reply({ leaf: "plaintext" }, answer("s3cr3t-value"));
+    engine.reply({ leaf: "sync", where: "dockerBuild" }, execFailure({ exitCode: 1, stderr: "pip: 401 Unauthorized\n" }));
+    const lines: string[] = [];
     const root = threeImages(withSecret);
-    await engine.run(() => pipelineAt(root, [dag.secret("env://PIP_TOKEN")]).buildAll(["tokens"]));
-    const build = engine.find("dockerBuild", { leaf: "sync" });
-    expect(build.map((l) => l.text)).toEqual([
-      expect.stringContaining(`dockerBuild(dockerfile:"Dockerfile",buildArgs:[],secrets:[<setSecret(name:"pip",plaintext:"s3cr3t-value")>]).sync`),
-    ]);
-    const elsewhere = engine.leaves.filter((l) => l.text.replaceAll('setSecret(name:"pip",plaintext:"s3cr3t-value")', "").includes("s3cr3t-value"));
-    expect(elsewhere.map((l) => l.text)).toEqual([]);
+    const error = await engine.run(async () => {
+      const run = await prepareRun(dag.host().directory(root), "kind-pipeline.yaml", { images: ["tokens"] }, [dag.secret("env://PIP_TOKEN")], (l) => lines.push(l));
+      return buildImages(run).catch((e: unknown) => e);
+    });
+    const build = engine.find("dockerBuild", { leaf: "sync" })[0]!.call.nearest("dockerBuild")!;
+    expect(build.args).toMatchObject({ dockerfile: "Dockerfile", buildArgs: [] });
+    expect((build.args.secrets as Call[]).map((secret) => [secret.field, secret.args.name])).toEqual([["setSecret", "pip"]]);
+    const outside = engine.leaves.filter((l) => l.text.replaceAll('setSecret(name:"pip",plaintext:"s3cr3t-value")', "").includes("s3cr3t-value"));
+    expect(outside.map((l) => l.text)).toEqual([]);
+    expect(error).toBeInstanceOf(BuildFailure);
+    expect(`${(error as Error).message}\n${lines.join("\n")}`).not.toContain("s3cr3t-value");
+    expect(lines).toEqual([expect.stringMatching(/^\[build\] tokens: FAILED/)]);
   });
 
   test("a secret the config names but the caller did not pass stops everything before any build", async ({ engine }) => {

@@ -5,9 +5,6 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../ci/src/config.js";
-import { planPipeline, renderPlan } from "../ci/src/plan.js";
-import { localSourceTree } from "../cli/local-source-tree.js";
 import { planCommand } from "../cli/plan-command.js";
 import { projectTree, REPO_ROOT } from "./support/projects.js";
 
@@ -25,8 +22,14 @@ const broken = projectTree({
 describe("npm run plan", () => {
   it("prints the embedded example's plan and exits 0", async () => {
     const result = await runPlan("--source", REPO_ROOT);
-    expect(result).toEqual({ status: 0, stdout: renderPlan(planPipeline(await loadConfig(localSourceTree(REPO_ROOT)))), stderr: "" });
-    expect(result.stdout).toMatch(/^1\. build — 1 image in parallel/);
+    expect(result).toMatchObject({ status: 0, stderr: "" });
+    expect(result.stdout.split("\n").slice(0, 5)).toEqual([
+      "1. build — 1 image in parallel; all must succeed before any later stage starts",
+      "   - jax: context images/jax; dockerfile images/jax/Dockerfile; target runtime; args JAX_VERSION=0.6.2",
+      "   - pytorch: skipped (optional; select it with --images)",
+      "   - xgboost: skipped (optional; select it with --images)",
+      "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
+    ]);
     expect(result.stdout).toMatch(/jax-smoke: needs jax; runs sh test\/e2e\/run\.sh jax; timeout 10m/);
   });
 

@@ -56,6 +56,9 @@ describe("invalid configs name the exact path of each problem", () => {
     ["too many workers", `${JAX}cluster: { workers: 20 }\n`, "cluster.workers", /at most 8/],
     ["a fractional worker count", `${JAX}cluster: { workers: 1.5 }\n`, "cluster.workers", /whole number/],
     ["a node label key with a space", `${JAX}cluster:\n  nodeLabels: { "bad key": x }\n`, "cluster.nodeLabels.bad key", /label key/],
+    ["a node label the kubelet may not set", `${JAX}cluster:\n  nodeLabels: { node-role.kubernetes.io/worker: "" }\n`, "cluster.nodeLabels.node-role.kubernetes.io/worker", /kubernetes\.io or k8s\.io namespaces: the kubelet refuses/],
+    ["a cluster name too long for kind's node names", `${JAX}cluster: { name: ${"k".repeat(41)} }\n`, "cluster.name", /at most 40 characters/],
+    ["an empty duration", `${JAX}build: { timeout: "" }\n`, "build.timeout", /duration such as "90s"/],
     ["too many build retries", `${JAX}build: { retries: 9 }\n`, "build.retries", /at most 5/],
     ["an e2e step needing an unknown image", `${JAX}e2e:\n  - { name: smoke, needs: [jaxx], run: [sh, t.sh] }\n`, "e2e.0.needs.0", /unknown image "jaxx" \(did you mean "jax"\?\) \(configured images: jax\)/],
     ["an e2e command given as one string", `${JAX}e2e:\n  - { name: smoke, run: "sh t.sh" }\n`, "e2e.0.run", /must be a list, not a string/],
@@ -119,7 +122,7 @@ describe("valid configs normalize as documented", () => {
       images: { jax: { context: "images/jax", dockerfile: "Dockerfile", buildArgs: {}, secrets: {}, optional: false } },
       kubernetes: { versions: ["1.37.0"], kind: "v0.33.0", nodeImageFallback: "build" },
       cluster: { name: "kind-pipeline", workers: 1, nodeLabels: {} },
-      build: { retries: 1, retryDelay: 5 },
+      build: { retries: 1, retryDelay: 5, timeout: 1800 },
       e2e: [],
     });
   });

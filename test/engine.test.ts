@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { connection, dag, ExecError, GraphQLRequestError } from "@dagger.io/dagger";
 import { describe, expect } from "vitest";
 import { StandInEngine } from "./support/engine.js";
-import { engineTest as test } from "./support/harness.js";
+import { assertAllScripted, engineTest as test } from "./support/harness.js";
 import { projectTree } from "./support/projects.js";
 import { answer, engineError, execFailure, hang } from "./support/replies.js";
 
@@ -81,12 +81,13 @@ describe("failures as the engine reports them", () => {
     expect((error as Error).message).toMatch(/pythn:3\.12: not found/);
   });
 
-  test("an unscripted leaf fails the query and is reported", async () => {
+  test("an unscripted leaf fails the query, and the test even when the module swallowed the error", async () => {
     const engine = await StandInEngine.start();
     try {
       const error = await engine.run(() => dag.container().from("alpine").withExec(["date"]).stdout()).catch((e: unknown) => e);
       expect((error as Error).message).toMatch(/stand-in engine: no script answers stdout of container\.from/);
       expect(engine.unscripted.map((l) => l.leaf)).toEqual(["stdout"]);
+      expect(() => assertAllScripted(engine)).toThrow(/the SDK asked for leaves no script answers:\n {2}container\.from\(address:"alpine"\)\.withExec\(args:\["date"\]\)\.stdout/);
     } finally {
       await engine.stop();
     }

@@ -94,6 +94,13 @@ describe("explicit selection", () => {
     expect(versions).toEqual([expect.stringMatching(/^"1\.37" must be a Kubernetes version/), expect.stringMatching(/^"latest" must be/)]);
   });
 
+  it("refuses a selection that names nothing", async () => {
+    const images = await plan({ images: [",", " "] }).catch((e: ConfigError) => e.problems);
+    expect(images).toEqual([{ path: "images", message: 'no image named in [","," "] (configured: manager, jax, pytorch)' }]);
+    const versions = await plan({ kubernetes: [""] }).catch((e: ConfigError) => e.problems);
+    expect(versions).toEqual([{ path: "kubernetes", message: 'no version named in [""] (configured: 1.37.0, 1.36.4)' }]);
+  });
+
   it("refuses a version with no published node image when building one is not allowed", async () => {
     const yaml = CONFIG.replace('versions: ["1.37.0", "1.36.4"]', 'versions: ["1.37.0"]\n  nodeImageFallback: fail');
     const error = await plan({ kubernetes: ["1.38.0"] }, yaml).catch((e: unknown) => e);
@@ -111,8 +118,8 @@ describe("renderPlan", () => {
         "   - pytorch: skipped (optional; select it with --images)",
         "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
         "   - 1.38.0: kind-pipeline-1-38-0, 1 control plane + 2 workers, node image built from Kubernetes v1.38.0 release binaries (kind build node-image; none is published)",
-        "3. load — manager, jax into each cluster",
-        "4. e2e — 2 steps, each after the images it needs are loaded",
+        "3. load — manager, jax into each cluster (planned: not run by this version of kind-pipeline)",
+        "4. e2e — 2 steps, each after the images it needs are loaded (planned: not run by this version of kind-pipeline)",
         "   - operator: needs manager; runs go test ./test/e2e/...; timeout 15m",
         "   - jax-smoke: needs manager, jax; runs sh test/e2e/run.sh jax; timeout 10m",
         "   - pytorch-smoke: skipped (needs pytorch, not selected)",

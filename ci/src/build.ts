@@ -1,13 +1,15 @@
 /**
  * The build stage: every selected image built from only its own context, all at once, settled together.
  * Either every image builds, or one BuildFailure names every image that did not, with the failing command
- * and the tail of its log; nothing downstream starts (see `requireImagesBuilt`).
+ * and the tail of its log. Every later stage awaits this stage first (see `defineCluster` in index.ts),
+ * so after a failed build nothing downstream starts.
  */
 import { dag, type Container, type Directory, type Secret } from "@dagger.io/dagger";
 import { ConfigError } from "./config.js";
-import { describeFailure, isTransient } from "./errors.js";
+import { describeFailure, firstLineOf, isTransient } from "./errors.js";
 import type { PlannedImage } from "./plan.js";
 import type { Run } from "./run.js";
+import { sleep, withTimeout } from "./waits.js";
 
 /** An image that built: the synced container. */
 export interface BuiltImage {
@@ -50,9 +52,9 @@ export function imageBuild(source: Directory, image: PlannedImage, secrets: Secr
 }
 
 /**
- * Builds every image of the plan at once and waits for all of them. Transient registry or network
- * failures are retried (plan.build.retries times per image); build errors never are. Throws one
- * BuildFailure naming every image that failed, after the last build settled.
+ * Builds every image of the plan at once and waits for all of them, each attempt within build.timeout.
+ * Transient registry or network failures are retried (build.retries times per image); build errors never
+ * are. Throws one BuildFailure naming every image that failed, after the last build settled.
  */
 export async function buildImages(run: Run): Promise<BuiltImage[]> {
   const { plan, log } = run;
@@ -62,16 +64,20 @@ export async function buildImages(run: Run): Promise<BuiltImage[]> {
       const started = Date.now();
       for (let attempt = 1; ; attempt++) {
         try {
-          const container = await imageBuild(run.source, image, secrets.get(image.name)).sync();
+          const container = await withTimeout(
+            imageBuild(run.source, image, secrets.get(image.name)).sync(),
+            plan.build.timeoutSeconds,
+            () => new Error(`did not finish within ${plan.build.timeoutSeconds}s (build.timeout); the engine may still be pulling or building`),
+          );
           log(`[build] ${image.name}: built in ${seconds(Date.now() - started)}${attempt > 1 ? ` (after ${retries(attempt - 1)})` : ""}`);
           return { name: image.name, container };
         } catch (error) {
           if (attempt <= plan.build.retries && isTransient(error)) {
-            log(`[build] ${image.name}: transient failure, retry ${attempt} of ${plan.build.retries} in ${plan.build.retryDelaySeconds}s: ${firstLine(error)}`);
-            await new Promise((resolve) => setTimeout(resolve, plan.build.retryDelaySeconds * 1000));
+            log(`[build] ${image.name}: transient failure, retry ${attempt} of ${plan.build.retries} in ${plan.build.retryDelaySeconds}s: ${firstLineOf(error)}`);
+            await sleep(plan.build.retryDelaySeconds * 1000);
             continue;
           }
-          log(`[build] ${image.name}: FAILED after ${seconds(Date.now() - started)}: ${firstLine(error)}`);
+          log(`[build] ${image.name}: FAILED after ${seconds(Date.now() - started)}: ${firstLineOf(error)}`);
           return { image, error, attempts: attempt } satisfies ImageFailure;
         }
       }
@@ -139,8 +145,4 @@ function retries(n: number): string {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
 }

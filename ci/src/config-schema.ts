@@ -9,12 +9,10 @@ import { z } from "zod";
 import { DEFAULT_KIND_VERSION, KIND_RELEASES, KIND_VERSIONS } from "./releases.js";
 
 /** A DNS-1123 label: image names and e2e step names become Kubernetes names and image tags. */
-export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const dnsLabel = z
-  .string()
-  .max(63, "must be at most 63 characters (a DNS-1123 label)")
-  .regex(DNS_LABEL, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit");
+const DNS_LABEL_MESSAGE = "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit";
+const dnsLabel = z.string().max(63, "must be at most 63 characters (a DNS-1123 label)").regex(DNS_LABEL, DNS_LABEL_MESSAGE);
 
 /** A path inside the source tree, normalized; absolute paths and `..` escapes are refused. */
 const sourcePath = z
@@ -110,7 +108,12 @@ const LABEL_VALUE = /^(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 
 const clusterSchema = z
   .strictObject({
-    name: dnsLabel.default("kind-pipeline").describe("Kind cluster name (a version suffix is added per Kubernetes version)."),
+    name: z
+      .string()
+      .max(40, "must be at most 40 characters: kind adds the version and node role (…-1-37-0-control-plane) within its 63")
+      .regex(DNS_LABEL, DNS_LABEL_MESSAGE)
+      .default("kind-pipeline")
+      .describe("Kind cluster name; a version suffix is added per Kubernetes version. Give each project its own when several share an engine."),
     workers: z
       .number()
       .int("must be a whole number")
@@ -120,7 +123,13 @@ const clusterSchema = z
       .describe("Worker nodes besides the control plane."),
     nodeLabels: z
       .record(
-        z.string().regex(LABEL_KEY, "must be a Kubernetes label key such as example.com/role"),
+        z
+          .string()
+          .regex(LABEL_KEY, "must be a Kubernetes label key such as example.com/role")
+          .refine(
+            (key) => !/^([^/]*\.)?(kubernetes\.io|k8s\.io)\//.test(key),
+            "must not be in the kubernetes.io or k8s.io namespaces: the kubelet refuses to set those labels (use your own prefix, e.g. example.com/role)",
+          ),
         stringValue.regex(LABEL_VALUE, "must be a Kubernetes label value (63 characters at most)"),
       )
       .default({})
@@ -138,6 +147,7 @@ const buildSchema = z
       .default(1)
       .describe("Retries per image after a transient registry or network failure; build errors are never retried."),
     retryDelay: duration.prefault("5s").describe("Wait before a retry."),
+    timeout: timeLimit.prefault("30m").describe("Time limit of one image's build (each attempt)."),
   })
   .prefault({});
 

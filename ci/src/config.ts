@@ -65,7 +65,7 @@ export async function validateConfig(text: string, tree: SourceTree, file = DEFA
       file,
       doc.errors.map((e) => {
         const [at] = e.linePos ?? [];
-        const message = firstLine(e.message).replace(/ at line \d+, column \d+:?$/, "");
+        const message = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
         return { path: at ? `${file}:${at.line}:${at.col}` : file, message: `YAML syntax error: ${message}` };
       }),
     );
@@ -271,8 +271,4 @@ function describeValue(value: unknown): string {
 function article(type: string): string {
   const noun = { object: "mapping", array: "list" }[type] ?? type;
   return `${/^[aeiou]/.test(noun) ? "an" : "a"} ${noun}`;
-}
-
-function firstLine(message: string): string {
-  return message.split("\n")[0] ?? message;
 }

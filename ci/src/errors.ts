@@ -27,20 +27,31 @@ export function describeFailure(error: unknown, indent = "  "): string[] {
       ...(tail.length > 0 ? [`${indent}last ${tail.length} lines of ${stream}:`, ...tail.map((l) => `${indent}  | ${l}`)] : [`${indent}(no output)`]),
     ];
   }
-  const message = error instanceof Error ? error.message : String(error);
-  const [first = "", ...rest] = lastLines(message);
+  const [first = "", ...rest] = lastLines(messageOf(error));
   return [`${indent}error: ${first}`, ...rest.map((l) => `${indent}  | ${l}`)];
 }
 
-/** The text a failure is judged by: an exec's output tail, or the engine's message. */
-export function failureText(error: unknown): string {
-  if (error instanceof ExecError) return lastLines(`${error.stdout}\n${error.stderr}`, 20).join("\n");
+/** The message of anything thrown. */
+export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The first line of the message of anything thrown: for one-line status lines. */
+export function firstLineOf(error: unknown): string {
+  return messageOf(error).split("\n")[0] ?? "";
+}
+
+/** The text a failure is judged by: an exec's output tail, or the engine's message. */
+function failureText(error: unknown): string {
+  if (error instanceof ExecError) return lastLines(`${error.stdout}\n${error.stderr}`, 20).join("\n");
+  return messageOf(error);
 }
 
 /**
  * Registry and network trouble worth one more try: timeouts, resets, rate limits, 5xx answers, TLS
- * handshakes, name resolution. A failing RUN, a missing file or a syntax error matches none of these.
+ * handshakes, name resolution. They are looked for in the engine's message, and in the last lines of a
+ * failed command's output (a `RUN pip install` that hit "Read timed out"); a compile error, a missing
+ * file or a Dockerfile syntax error matches none of them.
  */
 const TRANSIENT = [
   /connection reset by peer/i,

@@ -62,7 +62,7 @@ export interface Plan {
   steps: PlannedStep[];
   /** Steps left out because an image they need is not selected. */
   skippedSteps: { name: string; missing: string[] }[];
-  build: { retries: number; retryDelaySeconds: number };
+  build: { retries: number; retryDelaySeconds: number; timeoutSeconds: number };
 }
 
 /** Builds the plan for a selection. Throws ConfigError (subject "arguments") for an unknown image or a malformed version. */
@@ -87,12 +87,12 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
     skippedSteps: config.e2e
       .filter((step) => !steps.includes(step))
       .map(({ name, needs }) => ({ name, missing: needs.filter((need) => !names.includes(need)) })),
-    build: { retries: config.build.retries, retryDelaySeconds: config.build.retryDelay },
+    build: { retries: config.build.retries, retryDelaySeconds: config.build.retryDelay, timeoutSeconds: config.build.timeout },
   };
 }
 
 /** Where the node image for a version comes from under the fallback policy; undefined when it is unavailable. */
-export function nodeImageSource(kind: KindVersion, kubernetes: string, fallback: "build" | "fail"): NodeImageSource | undefined {
+function nodeImageSource(kind: KindVersion, kubernetes: string, fallback: "build" | "fail"): NodeImageSource | undefined {
   const ref = publishedNodeImage(kind, kubernetes);
   if (ref) return { kind: "published", ref };
   return fallback === "build" ? { kind: "build", version: kubernetes } : undefined;
@@ -120,6 +120,7 @@ function selectImages(config: PipelineConfig, requested: string[] | undefined): 
   const configured = Object.keys(config.images);
   if (!requested || requested.length === 0) return configured.filter((name) => !config.images[name]!.optional);
   const wanted = requested.flatMap(splitList);
+  if (wanted.length === 0) throw argumentError([{ path: "images", message: `no image named in ${JSON.stringify(requested)} (configured: ${configured.join(", ")})` }]);
   const unknown = wanted.filter((name) => !configured.includes(name));
   if (unknown.length > 0) {
     throw argumentError(unknown.map((name) => ({ path: "images", message: `unknown image "${name}" (configured: ${configured.join(", ")})` })));
@@ -131,6 +132,7 @@ function selectImages(config: PipelineConfig, requested: string[] | undefined): 
 function selectVersions(config: PipelineConfig, requested: string[] | undefined): { kubernetes: string; nodeImage: NodeImageSource }[] {
   const { kind, nodeImageFallback, versions: configured } = config.kubernetes;
   const wanted = requested?.length ? requested.flatMap(splitList) : [configured[0]!];
+  if (wanted.length === 0) throw argumentError([{ path: "kubernetes", message: `no version named in ${JSON.stringify(requested)} (configured: ${configured.join(", ")})` }]);
   const problems: ConfigProblem[] = [];
   const selected = [...new Set(wanted)].flatMap((v) => {
     const parsed = kubernetesVersion.safeParse(v);
@@ -155,6 +157,9 @@ function argumentError(problems: ConfigProblem[]): ConfigError {
   return new ConfigError("arguments", problems);
 }
 
+/** Marks the stages of the plan this version of the module does not run yet. */
+const NOT_YET = "planned: not run by this version of kind-pipeline";
+
 /** The plan as text, stage by stage in dependency order. */
 export function renderPlan(plan: Plan): string {
   const out: string[] = [];
@@ -176,8 +181,8 @@ export function renderPlan(plan: Plan): string {
     const nodes = `1 control plane + ${count(cluster.workers, "worker")}`;
     out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(cluster.nodeImage)}`);
   }
-  out.push(`3. load — ${list(plan.images.map((i) => i.name))} into each cluster`);
-  out.push(`4. e2e — ${count(plan.steps.length, "step")}, each after the images it needs are loaded`);
+  out.push(`3. load — ${list(plan.images.map((i) => i.name))} into each cluster (${NOT_YET})`);
+  out.push(`4. e2e — ${count(plan.steps.length, "step")}, each after the images it needs are loaded (${NOT_YET})`);
   for (const step of plan.steps) {
     out.push(`   - ${step.name}: needs ${list(step.needs)}; runs ${step.run.join(" ")}; timeout ${formatSeconds(step.timeoutSeconds)}`);
   }

@@ -34,12 +34,6 @@ export interface RecordedLeaf {
   outcome?: Outcome;
 }
 
-/** Options of a stand-in engine. */
-export interface EngineOptions {
-  /** Where `dag.host().directory(".")` points; default: the working directory. */
-  hostRoot?: string;
-}
-
 /** Leaves whose answer is the object itself (its ID): answered by default without a script. */
 const DEFAULT_ANSWERED = new Set(["id", "sync"]);
 
@@ -51,19 +45,14 @@ export class StandInEngine {
   unauthorized = 0;
 
   private readonly ids = new IdRegistry();
-  private trees: TreeModel;
+  /** Host paths resolve from the working directory, as the engine resolves them from the client's. */
+  private trees = new TreeModel(process.cwd());
   private readonly scripts: Script[] = [];
-  private readonly hostRoot: string;
   private readonly sockets = new Set<Socket>();
   private readonly origin = performance.now();
   private readonly token = randomBytes(16).toString("hex");
 
-  private constructor(
-    private readonly server: Server,
-    options: EngineOptions,
-  ) {
-    this.hostRoot = options.hostRoot ?? process.cwd();
-    this.trees = new TreeModel(this.hostRoot);
+  private constructor(private readonly server: Server) {
     server.on("request", (request, response) => void this.handle(request, response));
     server.on("connection", (socket) => {
       this.sockets.add(socket);
@@ -72,9 +61,9 @@ export class StandInEngine {
   }
 
   /** Starts an engine on a random port of 127.0.0.1. */
-  static async start(options: EngineOptions = {}): Promise<StandInEngine> {
+  static async start(): Promise<StandInEngine> {
     const server = createServer();
-    const engine = new StandInEngine(server, options);
+    const engine = new StandInEngine(server);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return engine;
   }
@@ -94,7 +83,7 @@ export class StandInEngine {
    * engine session, each run reads the host's files afresh.
    */
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    this.trees = new TreeModel(this.hostRoot);
+    this.trees = new TreeModel(process.cwd());
     const saved = { port: process.env.DAGGER_SESSION_PORT, token: process.env.DAGGER_SESSION_TOKEN };
     Object.assign(process.env, this.sessionEnv);
     let result: { value: T } | undefined;
@@ -164,6 +153,12 @@ export class StandInEngine {
     if (content) return this.trees.digest(content);
     const args = Object.entries(call.args).map(([name, value]) => `${name}:${this.keyOfValue(value)}`);
     return `${call.parent ? `${this.cacheKey(call.parent)}.` : ""}${call.field}(${args.join(",")})`;
+  }
+
+  /** The files of a directory chain, as the engine would hold them (sorted paths), if the model can tell. */
+  files(call: Call): string[] | undefined {
+    const tree = this.trees.directory(call);
+    return tree && [...tree.keys()].sort();
   }
 
   /** Stops listening and drops open connections, hanging queries included. */

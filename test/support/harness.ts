@@ -15,9 +15,14 @@ export const engineTest = base.extend<{ engine: StandInEngine }>({
     } finally {
       await engine.stop();
     }
-    const unscripted = engine.unscripted;
-    if (unscripted.length > 0) {
-      throw new Error(`the SDK asked for leaves no script answers:\n${unscripted.map((l) => `  ${l.call.display}`).join("\n")}`);
-    }
+    assertAllScripted(engine);
   },
 });
+
+/** Throws, naming them, when the SDK asked for leaves no script answered: the test did not say what it expects. */
+export function assertAllScripted(engine: StandInEngine): void {
+  const unscripted = engine.unscripted;
+  if (unscripted.length > 0) {
+    throw new Error(`the SDK asked for leaves no script answers:\n${unscripted.map((l) => `  ${l.call.display}`).join("\n")}`);
+  }
+}
