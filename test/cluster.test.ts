@@ -2,60 +2,84 @@
  * The cluster stage on the stand-in engine: the service as defined, node image resolution, start
  * failures and readiness with diagnostics, kubeconfigs, pinned downloads, and the build gate.
  */
-import { dag } from "@dagger.io/dagger";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { parse } from "yaml";
 import { BuildFailure } from "../ci/src/build.js";
 import { ClusterError } from "../ci/src/cluster-error.js";
-import { clusterService, hostKubeconfig, startCluster, type Patience } from "../ci/src/cluster.js";
+import { hostKubeconfig, startCluster, type Patience } from "../ci/src/cluster.js";
 import { ConfigError } from "../ci/src/config.js";
 import { nodeImageFor } from "../ci/src/node-images.js";
+import type { Selection } from "../ci/src/plan.js";
 import { DIND_IMAGE } from "../ci/src/releases.js";
 import { toolbox } from "../ci/src/tools.js";
 import type { Call } from "./support/calls.js";
 import type { StandInEngine } from "./support/engine.js";
 import { DOWNSTREAM, pipelineAt, runAt, threeImages } from "./support/fixtures.js";
 import { engineTest as test } from "./support/harness.js";
-import { answer, engineError, execFailure } from "./support/replies.js";
+import { REPO_ROOT } from "./support/projects.js";
+import { answer, engineError, execFailure, hang } from "./support/replies.js";
 
 const KIND_AMD64 = "https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64";
-const QUICK: Patience = { attempts: 3, intervalMs: 0, readySeconds: 5 };
+const QUICK: Patience = { startSeconds: 0.3, attempts: 3, intervalMs: 0, readySeconds: 5 };
+const PROBE = 'withExec(args:["kubectl","get","nodes","--request-timeout=5s"]).sync';
 
 /** The engine answers as a linux/amd64 engine whose services start. */
 function amd64(engine: StandInEngine): StandInEngine {
   return engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64")).reply({ leaf: "start" }, answer());
 }
 
-/** A literal string as a RegExp source. */
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
 /** The calls of a chain with the given field, in order. */
 const calls = (call: Call, field: string) => call.path.filter((c) => c.field === field);
 
+/** The environment a chain sets, by name. */
+const envOf = (call: Call) => Object.fromEntries(calls(call, "withEnvVariable").map((c) => [c.args.name, c.args.value]));
+
+/** The service chain the SDK resolved last (by ID, as it does before binding or returning it). */
+const lastService = (engine: StandInEngine) => engine.find("asService", { leaf: "id", ids: true }).filter((l) => l.call.parent?.field === "asService").at(-1)!.call.parent!;
+
+/** A pattern for the exec of one of the module's scripts, by file name. */
+const runs = (script: string) => `withExec(args:["sh","/kind-pipeline/scripts/${script}"`;
+
+/** The cluster stage as index.ts runs it (after the build), with test patience; returns what it threw, if anything. */
+async function startWith(engine: StandInEngine, selection: Selection = {}, patience = QUICK): Promise<unknown> {
+  return engine.run(async () => {
+    const run = await runAt(threeImages(), selection);
+    const tools = await toolbox(run.plan.kind);
+    const cluster = run.plan.clusters[0]!;
+    return startCluster(run, cluster, tools, await nodeImageFor(cluster.nodeImage, async () => tools), patience).catch((e: unknown) => e);
+  });
+}
+
 describe("the cluster service as defined", () => {
-  test("docker:dind with root capabilities, both ports, a Locked docker cache, and the generated kind config", async ({ engine }) => {
+  test("docker:dind with root capabilities, the API port only, a Locked docker cache, the repository's scripts and the generated kind config", async ({ engine }) => {
     amd64(engine);
     const root = threeImages({ config: "cluster:\n  workers: 2\n  nodeLabels: { example.com/pool: e2e }" });
     await engine.run(async () => (await pipelineAt(root).cluster()).id());
-    const service = engine.find(/asService/, { leaf: "id", ids: true }).at(-1)!.call;
+    const service = lastService(engine);
 
     expect(calls(service, "from").map((c) => c.args.address)).toEqual([DIND_IMAGE]);
     expect(calls(service, "asService")[0]?.args).toEqual({ args: ["sh", "/kind-pipeline/scripts/kind-cluster.sh"], insecureRootCapabilities: true });
-    expect(calls(service, "withExposedPort").map((c) => c.args.port)).toEqual([2375, 6443]);
+    expect(calls(service, "withExposedPort").map((c) => c.args.port)).toEqual([6443]);
     const caches = calls(service, "withMountedCache").map((c) => [c.args.path, (c.args.cache as Call).args.key, String((c.args.sharing as { name: string }).name)]);
     expect(caches).toEqual([
-      ["/var/lib/docker", "kind-pipeline-docker-kind-pipeline-1-37-0", "LOCKED"],
       ["/kind-pipeline/state", "kind-pipeline-state-kind-pipeline-1-37-0", "SHARED"],
+      ["/var/lib/docker", "kind-pipeline-docker-kind-pipeline-1-37-0", "LOCKED"],
     ]);
-    const env = Object.fromEntries(calls(service, "withEnvVariable").map((c) => [c.args.name, c.args.value]));
-    expect(env).toMatchObject({
+    expect(envOf(service)).toMatchObject({
       DOCKER_TLS_CERTDIR: "",
       CLUSTER_NAME: "kind-pipeline-1-37-0",
       NODE_IMAGE: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+      KIND_CONFIG: "/kind-pipeline/kind-config.yaml",
+      STATE_DIR: "/kind-pipeline/state",
     });
-    expect(env.NODE_IMAGE_ARCHIVE).toBeUndefined();
-    expect(calls(service, "withMountedDirectory")[0]?.args.source).toMatchObject({ field: "directory", args: { path: "scripts" } });
-    expect((calls(service, "withMountedDirectory")[0]?.args.source as Call).text).toBe('currentModule.source.directory(path:"scripts")');
+    expect(envOf(service).NODE_IMAGE_ARCHIVE).toBeUndefined();
+
+    const scripts = calls(service, "withMountedDirectory")[0]!.args.source as Call;
+    const mounted = Object.fromEntries(calls(scripts, "withNewFile").map((c) => [c.args.path, c.args.contents]));
+    const repository = readdirSync(join(REPO_ROOT, "ci/scripts")).map((name) => [name, readFileSync(join(REPO_ROOT, "ci/scripts", name), "utf8")]);
+    expect(mounted).toEqual(Object.fromEntries(repository));
 
     const config = parse(String(calls(service, "withNewFile").find((c) => c.args.path === "/kind-pipeline/kind-config.yaml")?.args.contents));
     expect(config).toEqual({
@@ -80,20 +104,22 @@ describe("the cluster service as defined", () => {
     amd64(engine);
     const root = threeImages({ config: "cluster:\n  workers: 0\n  nodeLabels: { example.com/pool: e2e }" });
     await engine.run(async () => (await pipelineAt(root).cluster()).id());
-    const service = engine.find(/asService/, { leaf: "id", ids: true }).at(-1)!.call;
-    const config = parse(String(calls(service, "withNewFile")[0]?.args.contents));
+    const config = parse(String(calls(lastService(engine), "withNewFile").find((c) => c.args.path === "/kind-pipeline/kind-config.yaml")?.args.contents));
     expect(config.nodes).toEqual([{ role: "control-plane", labels: { "example.com/pool": "e2e" } }]);
   });
 
-  test("is the same definition for every function of a session, so they share one instance", async ({ engine }) => {
+  test("kubeconfig starts and binds the very service cluster returns, so both reach one instance", async ({ engine }) => {
     amd64(engine);
     const root = threeImages();
     await engine.run(async () => {
       await (await pipelineAt(root).cluster()).id();
-      await (await pipelineAt(root).cluster("v1.37.0")).id();
+      await (await pipelineAt(root).kubeconfig()).id();
     });
-    const [first, second] = engine.find(/asService/, { leaf: "id", ids: true }).filter((l) => l.call.parent?.field === "asService");
-    expect(second?.text).toBe(first?.text);
+    const returned = lastService(engine).text;
+    const started = engine.find("", { leaf: "start" }).map((l) => l.call.parent!.text);
+    const bound = engine.find(/withServiceBinding/, { leaf: "sync" }).map((l) => (calls(l.call, "withServiceBinding")[0]!.args.service as Call).text);
+    expect(started).toEqual([returned]);
+    expect(new Set(bound)).toEqual(new Set([returned]));
   });
 });
 
@@ -137,13 +163,13 @@ describe("node images", () => {
       published: true,
       archive: undefined,
     });
-    engine.expectNever(/http|withExec|dockerBuild/);
+    engine.expectNever(/http|withExec|dockerBuild|defaultPlatform/);
   });
 
   test("an unpublished version is built once from the release binaries; a second call is the same cached build", async ({ engine }) => {
     amd64(engine);
     const root = threeImages();
-    const archiveIds = await engine.run(async () => {
+    const archives = await engine.run(async () => {
       const ids = [];
       for (let call = 0; call < 2; call++) {
         const node = await pipelineAt(root).nodeImage("1.38.0");
@@ -152,27 +178,35 @@ describe("node images", () => {
       }
       return ids;
     });
-    expect(archiveIds[1]).toBe(archiveIds[0]);
-    const builds = engine.find(/build-node-image\.sh.*\.file\(path:"\/out\/node-image\.tar"\)\.id$/, { leaf: "id", ids: true }).map((l) => l.text);
-    expect(new Set(builds).size).toBe(1);
-    expect(builds[0]).toContain(
-      '.withExec(args:["sh","/kind-pipeline/build-node-image.sh","v1.38.0","kind-pipeline/node:v1.38.0","/out/node-image.tar"],insecureRootCapabilities:true).file(path:"/out/node-image.tar")',
-    );
-    expect(builds[0]).toMatch(/^container\.from\(address:"docker:29\.9\.0-dind@sha256:[0-9a-f]{64}"\)\.withFile\(path:"\/usr\/local\/bin\/kind",source:<http\(url:"https:\/\/github\.com\/kubernetes-sigs\/kind/);
+    expect(archives[1]).toBe(archives[0]);
+    const builds = engine.find(/build-node-image\.sh.*\.file\(path:"\/out\/node-image\.tar"\)\.id$/, { leaf: "id", ids: true }).map((l) => l.call);
+    expect(builds).toHaveLength(2);
+    expect(builds[1]!.text).toBe(builds[0]!.text);
+    expect(calls(builds[0]!, "withExec").map((c) => c.args)).toEqual([
+      { args: ["sh", "/kind-pipeline/scripts/build-node-image.sh", "v1.38.0", "kind-pipeline/node:v1.38.0", "/out/node-image.tar"], insecureRootCapabilities: true },
+    ]);
+    expect(calls(builds[0]!, "from").map((c) => c.args.address)).toEqual([DIND_IMAGE]);
+    expect(builds[0]!.text).not.toMatch(/KIND_PIPELINE_OBSERVATION/);
   });
 
   test("a built node image is loaded into the cluster service instead of pulled", async ({ engine }) => {
     amd64(engine);
-    const run = await engine.run(() => runAt(threeImages(), { kubernetes: ["1.38.0"] }));
-    await engine.run(async () => {
-      const tools = await toolbox(run.plan.kind);
-      const cluster = run.plan.clusters[0]!;
-      await clusterService(cluster, tools, nodeImageFor(cluster.nodeImage, tools)).id();
-    });
-    const service = engine.find(/asService/, { leaf: "id", ids: true }).at(-1)!.call;
-    const env = Object.fromEntries(calls(service, "withEnvVariable").map((c) => [c.args.name, c.args.value]));
-    expect(env).toMatchObject({ NODE_IMAGE: "kind-pipeline/node:v1.38.0", NODE_IMAGE_ARCHIVE: "/kind-pipeline/node-image.tar" });
+    await engine.run(async () => (await pipelineAt(threeImages()).cluster("1.38.0")).id());
+    const service = lastService(engine);
+    expect(envOf(service)).toMatchObject({ NODE_IMAGE: "kind-pipeline/node:v1.38.0", NODE_IMAGE_ARCHIVE: "/kind-pipeline/node-image.tar" });
     expect((calls(service, "withMountedFile")[0]?.args.source as Call).text).toMatch(/build-node-image\.sh.*\.file\(path:"\/out\/node-image\.tar"\)$/);
+  });
+
+  test("a node image that cannot be built stops the cluster before it starts", async ({ engine }) => {
+    amd64(engine).reply(
+      { leaf: "sync", where: /\.file\(path:"\/out\/node-image\.tar"\)\.sync$/ },
+      execFailure({ exitCode: 1, stderr: "ERROR: failed to download https://dl.k8s.io/v1.38.0/kubernetes-server-linux-amd64.tar.gz: 404 Not Found\n" }),
+    );
+    const error = await startWith(engine, { kubernetes: ["1.38.0"] });
+    expect(error).toBeInstanceOf(ClusterError);
+    expect((error as Error).message).toMatch(/^cluster: the node image for Kubernetes 1\.38\.0 \(kind-pipeline-1-38-0\) could not be built\n\n {2}command: sh \/kind-pipeline\/scripts\/build-node-image\.sh v1\.38\.0/);
+    expect((error as Error).message).toContain("404 Not Found");
+    expect(engine.find("", { leaf: "start" })).toEqual([]);
   });
 
   test("an unpublished version with nodeImageFallback: fail is refused, listing the published ones", async ({ engine }) => {
@@ -190,107 +224,125 @@ describe("node images", () => {
 });
 
 describe("starting and readiness", () => {
-  const probe = 'withExec(args:["kubectl","get","nodes","--request-timeout=5s"])';
-
   test("kubeconfig starts the cluster, waits for every node, and points at the service alias", async ({ engine }) => {
     amd64(engine);
-    const id = await engine.run(async () => (await pipelineAt(threeImages()).kubeconfig()).id());
+    await engine.run(async () => (await pipelineAt(threeImages()).kubeconfig()).id());
     expect(engine.find("", { leaf: "start" })).toHaveLength(1);
-    const kubeconfig = engine.find(/kubectl","wait/, { leaf: "id", ids: true }).at(-1)!;
-    expect(kubeconfig.text).toContain(
-      'withExec(args:["kind","export","kubeconfig","--name","kind-pipeline-1-37-0","--kubeconfig","/kind-pipeline/kubeconfig"]).withExec(args:["kubectl","config","set-cluster","kind-kind-pipeline-1-37-0","--server=https://kind-pipeline-1-37-0:6443"])',
-    );
-    expect(kubeconfig.text).toMatch(/withExec\(args:\["kubectl","wait","--for=condition=Ready","nodes","--all","--timeout=180s"\]\)\.file\(path:"\/kind-pipeline\/kubeconfig"\)\.id$/);
-    expect(kubeconfig.text).toContain('withServiceBinding(alias:"kind-pipeline-1-37-0",service:<');
-    expect(id).toMatch(/^standin:/);
+    const kubeconfig = engine.find(/\.file\(path:"\/kind-pipeline\/kubeconfig"\)\.id$/, { leaf: "id", ids: true }).at(-1)!.call;
+    expect(calls(kubeconfig, "withExec").map((c) => (c.args.args as string[]).join(" "))).toEqual([
+      "kind export kubeconfig --name kind-pipeline-1-37-0 --kubeconfig /kind-pipeline/kubeconfig",
+      "kubectl config set-cluster kind-kind-pipeline-1-37-0 --server=https://kind-pipeline-1-37-0:6443",
+      "kubectl get nodes --request-timeout=5s",
+      "kubectl wait --for=condition=Ready nodes --all --timeout=180s",
+    ]);
+    expect(calls(kubeconfig, "withServiceBinding").map((c) => c.args.alias)).toEqual(["kind-pipeline-1-37-0"]);
+    expect(envOf(kubeconfig)).toMatchObject({ DOCKER_HOST: "tcp://kind-pipeline-1-37-0:2375", KUBECONFIG: "/kind-pipeline/kubeconfig" });
   });
 
   test("retries until the API server answers, each probe run anew rather than from the cache", async ({ engine }) => {
-    amd64(engine).reply({ leaf: "sync", where: probe }, execFailure({ exitCode: 1, stderr: "The connection to the server kind-pipeline-1-37-0:6443 was refused\n" }), { times: 2 });
-    await engine.run(async () => {
-      const run = await runAt(threeImages(), {});
-      const tools = await toolbox(run.plan.kind);
-      const cluster = run.plan.clusters[0]!;
-      await startCluster(cluster, tools, clusterService(cluster, tools, nodeImageFor(cluster.nodeImage, tools)), QUICK);
-    });
-    const probes = engine.find(new RegExp(`${escape(probe)}\\.sync$`), { leaf: "sync" });
+    amd64(engine).reply({ leaf: "sync", where: PROBE }, execFailure({ exitCode: 1, stderr: "The connection to the server kind-pipeline-1-37-0:6443 was refused\n" }), { times: 2 });
+    expect(await startWith(engine)).not.toBeInstanceOf(Error);
+    const probes = engine.find(new RegExp(`${PROBE.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`), { leaf: "sync" });
     expect(probes.map((l) => l.outcome)).toEqual(["exec-error", "exec-error", "answer"]);
-    const observations = probes.map((l) => calls(l.call, "withEnvVariable").find((c) => c.args.name === "KIND_PIPELINE_OBSERVATION")?.args.value);
-    expect(new Set(observations).size).toBe(3);
+    expect(new Set(probes.map((l) => envOf(l.call).KIND_PIPELINE_OBSERVATION)).size).toBe(3);
   });
 
-  test("a readiness timeout carries kubectl get nodes, docker ps -a and the control plane's log", async ({ engine }) => {
+  test("a readiness timeout carries the service's state, kubectl get nodes, docker ps -a and the control plane's log", async ({ engine }) => {
     amd64(engine)
-      .reply({ leaf: "sync", where: probe }, execFailure({ exitCode: 1, stderr: "Unable to connect to the server: EOF\n" }))
+      .reply({ leaf: "sync", where: PROBE }, execFailure({ exitCode: 1, stderr: "Unable to connect to the server: EOF\n" }))
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: creating\nheartbeat: 2s ago\n\nkind create cluster (last 40 lines):\n ✗ Starting control-plane 🕹️\n"))
       .reply({ leaf: "combinedOutput", where: '"get","nodes","-o","wide"' }, answer("The connection to the server kind-pipeline-1-37-0:6443 was refused\n"))
       .reply({ leaf: "combinedOutput", where: '"docker","ps","-a"' }, answer("CONTAINER ID   IMAGE   STATUS\nabc123   kindest/node   Exited (137)\n"))
-      .reply({ leaf: "combinedOutput", where: '"docker","logs"' }, answer(Array.from({ length: 60 }, (_, i) => `systemd line ${i + 1}`).join("\n")));
-    const error = await engine.run(async () => {
-      const run = await runAt(threeImages(), {});
-      const tools = await toolbox(run.plan.kind);
-      const cluster = run.plan.clusters[0]!;
-      return startCluster(cluster, tools, clusterService(cluster, tools, nodeImageFor(cluster.nodeImage, tools)), QUICK).catch((e: unknown) => e);
-    });
+      .reply({ leaf: "combinedOutput", where: '"docker","logs"' }, answer(Array.from({ length: 40 }, (_, i) => `systemd line ${i + 1}`).join("\n")));
+    const error = await startWith(engine);
     expect(error).toBeInstanceOf(ClusterError);
     const message = (error as Error).message;
     expect(message.split("\n")[0]).toBe("cluster: Kubernetes 1.37.0 (kind-pipeline-1-37-0) is not ready: its API server did not answer in 3 attempts over 0s");
     expect(message).toContain("last failure:\n  command: kubectl get nodes --request-timeout=5s (exit code 1)\n  last 1 lines of stderr:\n    | Unable to connect to the server: EOF");
+    expect(message).toContain("the cluster service's state:\n  | status: creating\n  | heartbeat: 2s ago");
     expect(message).toContain("kubectl get nodes -o wide:\n  | The connection to the server kind-pipeline-1-37-0:6443 was refused");
     expect(message).toContain("docker ps -a (the Docker-in-Docker daemon):\n  | CONTAINER ID   IMAGE   STATUS\n  | abc123   kindest/node   Exited (137)");
-    expect(message).toContain("kind-pipeline-1-37-0-control-plane log (last 40 lines):\n  | systemd line 21\n");
-    expect(message).not.toContain("systemd line 20\n");
-    expect(engine.find(probe, { leaf: "sync" })).toHaveLength(3);
+    expect(message).toContain("kind-pipeline-1-37-0-control-plane log (last 40 lines):\n  | systemd line 1\n");
+    expect(message).toMatch(/The control plane did not come up/);
+    expect(engine.find(PROBE, { leaf: "sync" })).toHaveLength(3);
     expect(engine.find('"docker","logs","--tail","40","kind-pipeline-1-37-0-control-plane"', { leaf: "combinedOutput" })).toHaveLength(1);
   });
 
-  test("nodes that never get Ready fail with the same diagnostics", async ({ engine }) => {
+  test("nodes that never get Ready fail with the same diagnostics and other advice", async ({ engine }) => {
     amd64(engine)
       .reply({ leaf: "sync", where: '"kubectl","wait"' }, execFailure({ exitCode: 1, stderr: "error: timed out waiting for the condition on nodes/kind-pipeline-1-37-0-worker\n" }))
       .reply({ leaf: "combinedOutput" }, answer("diagnostic output\n"));
-    const error = await engine.run(async () => {
-      const run = await runAt(threeImages(), {});
-      const tools = await toolbox(run.plan.kind);
-      const cluster = run.plan.clusters[0]!;
-      return startCluster(cluster, tools, clusterService(cluster, tools, nodeImageFor(cluster.nodeImage, tools)), QUICK).catch((e: unknown) => e);
-    });
+    const error = await startWith(engine);
     expect((error as Error).message).toMatch(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) is not ready: its nodes were not all Ready within 5s/);
     expect((error as Error).message).toContain("timed out waiting for the condition on nodes/kind-pipeline-1-37-0-worker");
-    expect(engine.find("", { leaf: "combinedOutput" })).toHaveLength(3);
+    expect((error as Error).message).toMatch(/short of memory or disk/);
+    expect(engine.find("", { leaf: "combinedOutput" })).toHaveLength(4);
   });
 
-  test("a service that does not start reports kind's output; nothing waits on it", async ({ engine }) => {
+  test("a diagnostic killed by a signal still shows what it printed", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "sync", where: '"kubectl","wait"' }, execFailure({ exitCode: 1, stderr: "timed out\n" }))
+      .reply({ leaf: "combinedOutput", where: '"docker","logs"' }, execFailure({ exitCode: 137, stdout: "partial log\n" }))
+      .reply({ leaf: "combinedOutput" }, answer("ok\n"));
+    const error = await startWith(engine);
+    expect((error as Error).message).toContain("log (last 40 lines):\n  | partial log\n  | (docker logs --tail 40 kind-pipeline-1-37-0-control-plane exited with code 137)");
+  });
+
+  test("a service that exits reports its output and its state; nothing waits on it", async ({ engine }) => {
     engine
       .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
-      .reply({ leaf: "start" }, engineError("start kind-pipeline-1-37-0: service exited: exit code 1"))
-      .reply(
-        { leaf: "combinedOutput", where: '"tail","-n","40","/kind-pipeline/state/create.log"' },
-        answer("Creating cluster \"kind-pipeline-1-37-0\" ...\nERROR: failed to create cluster: failed to init node with kubeadm: invalid kubeadm patch\n"),
-      );
+      .reply({ leaf: "start" }, execFailure({ cmd: ["sh", "/kind-pipeline/scripts/kind-cluster.sh"], exitCode: 1, stderr: "ERROR: failed to create cluster: failed to init node with kubeadm: invalid kubeadm patch\n[cluster] FAILED: kind create cluster failed (attempt 1)\n" }))
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: failed: kind create cluster failed (attempt 1)\n"));
     const error = await engine.run(() => pipelineAt(threeImages()).kubeconfig()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ClusterError);
     const message = (error as Error).message;
-    expect(message).toMatch(/^cluster: the Kind cluster service for Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) did not start\n\n {2}error: start kind-pipeline-1-37-0: service exited: exit code 1/);
-    expect(message).toContain("kind create cluster (last lines):\n  | Creating cluster \"kind-pipeline-1-37-0\" ...\n  | ERROR: failed to create cluster: failed to init node with kubeadm: invalid kubeadm patch");
+    expect(message).toMatch(/^cluster: the Kind cluster service for Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) did not start\n\n {2}command: sh \/kind-pipeline\/scripts\/kind-cluster\.sh \(exit code 1\)/);
+    expect(message).toContain("    | ERROR: failed to create cluster: failed to init node with kubeadm: invalid kubeadm patch");
+    expect(message).toContain("the cluster service's state:\n  | status: failed: kind create cluster failed (attempt 1)");
     engine.expectNever(/"kubectl"/);
+  });
+
+  test("a service that never opens its API port fails within the start time limit, naming the lock it may wait for", async ({ engine }) => {
+    engine
+      .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
+      .reply({ leaf: "start" }, hang())
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: ready\nheartbeat: 1s ago\n"));
+    const error = await startWith(engine);
+    expect((error as Error).message).toMatch(/did not start\n\n {2}error: its API port 6443 did not open within 0\.3s/);
+    expect((error as Error).message).toMatch(/another run may hold this cluster's Locked docker cache \(kind-pipeline-docker-kind-pipeline-1-37-0\)/);
   });
 });
 
 describe("kubeconfig for the host", () => {
-  test("reads the running cluster's kubeconfig from the service's state, for https://localhost:6443, starting nothing", async ({ engine }) => {
+  const READ = runs("read-kubeconfig.sh");
+
+  test("reads a live cluster's kubeconfig from the service's state, for https://localhost:6443, starting nothing", async ({ engine }) => {
     engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));
     await engine.run(async () => (await pipelineAt(threeImages()).kubeconfig(undefined, true)).id());
-    const file = engine.find(/set-cluster/, { leaf: "id", ids: true }).at(-1)!.text;
-    expect(file).toContain('withMountedCache(path:"/kind-pipeline/state",cache:<cacheVolume(key:"kind-pipeline-state-kind-pipeline-1-37-0")>,sharing:SHARED)');
-    expect(file).toContain('withExec(args:["cp","/kind-pipeline/state/kubeconfig","/kind-pipeline/kubeconfig"]).withExec(args:["kubectl","--kubeconfig","/kind-pipeline/kubeconfig","config","set-cluster","kind-kind-pipeline-1-37-0","--server=https://localhost:6443"])');
-    engine.expectNever(/asService|"start"|dockerBuild/);
+    const file = engine.find(READ, { leaf: "id", ids: true }).at(-1)!.call;
+    expect(calls(file, "withExec").map((c) => c.args.args)).toEqual([
+      ["sh", "/kind-pipeline/scripts/read-kubeconfig.sh", "/kind-pipeline/state", "kind-pipeline-1-37-0", "https://localhost:6443", "/kind-pipeline/kubeconfig"],
+    ]);
+    expect(calls(file, "withMountedCache").map((c) => (c.args.cache as Call).args.key)).toEqual(["kind-pipeline-state-kind-pipeline-1-37-0"]);
+    engine.expectNever(/asService|dockerBuild/);
     expect(engine.find("", { leaf: "start" })).toEqual([]);
   });
 
-  test("without a running cluster, says how to start one", async ({ engine }) => {
+  test("waits while the cluster is being created", async ({ engine }) => {
     engine
       .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
-      .reply({ leaf: "sync", where: '"cp","/kind-pipeline/state/kubeconfig"' }, execFailure({ exitCode: 1, stderr: "cp: can't stat '/kind-pipeline/state/kubeconfig': No such file or directory\n" }))
-      .reply({ leaf: "combinedOutput", where: '"cat","/kind-pipeline/state/status"' }, answer("stopped\n"));
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 3, stderr: "the cluster is creating\n" }), { times: 2 });
+    await engine.run(async () => {
+      const run = await runAt(threeImages(), {});
+      await hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK);
+    });
+    expect(engine.find(READ, { leaf: "sync" }).map((l) => l.outcome)).toEqual(["exec-error", "exec-error", "answer"]);
+  });
+
+  test("without a live cluster, says so at once and how to start one", async ({ engine }) => {
+    engine
+      .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 4, stderr: "status: ready, but its heartbeat stopped 412s ago: the service was killed with its session\n" }));
     const error = await engine.run(async () => {
       const run = await runAt(threeImages(), { kubernetes: ["1.36.4"] });
       return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK).catch((e: unknown) => e);
@@ -298,12 +350,24 @@ describe("kubeconfig for the host", () => {
     expect((error as Error).message.split("\n")).toEqual([
       "cluster: no running cluster publishes a kubeconfig for Kubernetes 1.36.4 (kind-pipeline-1-36-4)",
       "",
-      "status of the cluster service:",
-      "  | stopped",
+      "the cluster service's state:",
+      "  | status: ready, but its heartbeat stopped 412s ago: the service was killed with its session",
       "",
-      "Start one first, in another terminal: dagger call cluster --kubernetes=1.36.4 up --ports 6443:6443",
+      "Start one first, in another terminal, and keep it running: dagger call cluster --kubernetes=1.36.4 up --ports 6443:6443",
     ]);
-    expect(engine.find('"cp"', { leaf: "sync" })).toHaveLength(3);
+    expect(engine.find(READ, { leaf: "sync" })).toHaveLength(1);
+  });
+
+  test("gives up, with a bound, on a cluster that stays in creation", async ({ engine }) => {
+    engine
+      .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 3, stderr: "the cluster is creating\n" }));
+    const error = await engine.run(async () => {
+      const run = await runAt(threeImages(), {});
+      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK).catch((e: unknown) => e);
+    });
+    expect((error as Error).message).toMatch(/^cluster: the cluster for Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) was not ready after 0s \(the cluster is creating\)/);
+    expect(engine.find(READ, { leaf: "sync" })).toHaveLength(3);
   });
 });
 
@@ -316,12 +380,7 @@ describe("the build gate", () => {
       expect(error).toBeInstanceOf(BuildFailure);
     }
     engine.expectNever(DOWNSTREAM);
-    engine.expectNever(/defaultPlatform|kind-linux|dl\.k8s\.io|"start"/);
-    expect(engine.find("", { leaf: "defaultPlatform" })).toEqual([]);
-  });
-
-  test("the real SDK's dag is the one the module uses", async ({ engine }) => {
-    engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));
-    expect(await engine.run(() => dag.defaultPlatform())).toBe("linux/amd64");
+    engine.expectNever(/defaultPlatform|dl\.k8s\.io/);
+    expect(engine.find("", { leaf: "start" })).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ describe.skipIf(!onRealEngine)("on a real Dagger engine (DAGGER_E2E=1)", () => {
     await connection(async () => {
       const pipeline = new KindPipeline(dag.host().directory(REPO_ROOT, { exclude: REPO_EXCLUDES }), "kind-pipeline.yaml");
       const [kubeconfig, service, tools] = await Promise.all([pipeline.kubeconfig(), pipeline.cluster(), toolbox("v0.33.0")]);
-      const nodes = await tools.container
+      const nodes = await tools
         .withServiceBinding("kind-pipeline-1-37-0", service)
         .withMountedFile("/kubeconfig", kubeconfig)
         .withEnvVariable("KUBECONFIG", "/kubeconfig")

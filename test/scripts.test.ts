@@ -10,6 +10,8 @@ import { runScript, scratch } from "./support/shell.js";
 
 const CLUSTER_SCRIPT = join(REPO_ROOT, "ci/scripts/kind-cluster.sh");
 const NODE_IMAGE_SCRIPT = join(REPO_ROOT, "ci/scripts/build-node-image.sh");
+const READ_KUBECONFIG = join(REPO_ROOT, "ci/scripts/read-kubeconfig.sh");
+const CLUSTER_STATE = join(REPO_ROOT, "ci/scripts/cluster-state.sh");
 const FLAKY = 'ERROR: failed to create cluster: could not find a log line that matches "Reached target .*Multi-User System.*|detected cgroup v1"';
 
 /** `kind create cluster` behaviours, as stub bodies; `$SCRATCH/creates` counts the attempts. */
@@ -24,16 +26,20 @@ interface ClusterRun {
   code: number;
   stderr: string;
   calls: string[];
-  /** The status file at the end, and the kubeconfig while the status was ready. */
+  /** The status file at the end, and the kubeconfig and heartbeat while the status was ready. */
   finalStatus: string;
   readyKubeconfig?: string;
+  readyHeartbeat?: string;
   /** Whether a kubeconfig was left behind after the script ended. */
   kubeconfigAfterStop: boolean;
   createLog: string;
 }
 
 /** Runs the cluster service script; stops it (SIGTERM) once ready, as Dagger stops a service. */
-async function runCluster(create: string, options: { controllers?: string; leftover?: boolean; archive?: boolean } = {}): Promise<ClusterRun> {
+async function runCluster(
+  create: string,
+  options: { controllers?: string; leftover?: boolean; archive?: boolean; cachedImage?: boolean; kubeconfig?: string } = {},
+): Promise<ClusterRun> {
   const dir = scratch();
   const state = join(dir, "state");
   mkdirSync(join(dir, "cgroup"));
@@ -41,6 +47,7 @@ async function runCluster(create: string, options: { controllers?: string; lefto
   if (options.leftover) writeFileSync(join(dir, "clusters"), "kind-pipeline-1-37-0\n");
   const status = () => (existsSync(join(state, "status")) ? readFileSync(join(state, "status"), "utf8").trim() : "");
   let readyKubeconfig: string | undefined;
+  let readyHeartbeat: string | undefined;
   const run = await runScript(CLUSTER_SCRIPT, [], {
     dir,
     env: {
@@ -49,30 +56,31 @@ async function runCluster(create: string, options: { controllers?: string; lefto
       KIND_CONFIG: "/kind-pipeline/kind-config.yaml",
       STATE_DIR: state,
       CGROUP_ROOT: join(dir, "cgroup"),
-      DOCKERD_LOG: join(dir, "dockerd.log"),
+      HEARTBEAT_SECONDS: "0.2",
       ...(options.archive && { NODE_IMAGE_ARCHIVE: "/kind-pipeline/node-image.tar" }),
     },
     stubs: {
       sysctl: "exit 0",
       // dockerd runs until the service stops or fails
       "dockerd-entrypoint.sh": 'while ! grep -qE "^(failed|stopped)" "$STATE_DIR/status" 2>/dev/null; do sleep 0.05; done',
-      docker: 'case "$1" in info) exit 0 ;; image) exit 1 ;; *) exit 0 ;; esac',
+      docker: `case "$1" in info) exit 0 ;; image) exit ${options.cachedImage ? 0 : 1} ;; *) exit 0 ;; esac`,
       kind: `case "$1 $2" in
         "get clusters") cat "$SCRATCH/clusters" 2>/dev/null ;;
         "create cluster") ${create} ;;
-        "get kubeconfig") echo "apiVersion: v1"; echo "server: https://0.0.0.0:6443" ;;
+        "get kubeconfig") ${options.kubeconfig ?? 'echo "apiVersion: v1"; echo "server: https://0.0.0.0:6443"'} ;;
         *) exit 0 ;;
       esac`,
     },
     terminateWhen: () => {
       if (status() !== "ready") return false;
       readyKubeconfig = readFileSync(join(state, "kubeconfig"), "utf8");
+      readyHeartbeat = readFileSync(join(state, "heartbeat"), "utf8").trim();
       return true;
     },
   });
   const createLog = existsSync(join(state, "create.log")) ? readFileSync(join(state, "create.log"), "utf8") : "";
   const kubeconfigAfterStop = existsSync(join(state, "kubeconfig"));
-  return { code: run.code, stderr: run.stderr, calls: run.calls, finalStatus: status(), readyKubeconfig, kubeconfigAfterStop, createLog };
+  return { code: run.code, stderr: run.stderr, calls: run.calls, finalStatus: status(), readyKubeconfig, readyHeartbeat, kubeconfigAfterStop, createLog };
 }
 
 const creates = (calls: string[]) => calls.filter((c) => c.startsWith("kind create cluster"));
@@ -93,7 +101,21 @@ describe("the cluster service script", () => {
       "kind get kubeconfig --name kind-pipeline-1-37-0",
     ]);
     expect(run.readyKubeconfig).toBe("apiVersion: v1\nserver: https://0.0.0.0:6443\n");
+    expect(Math.abs(Number(run.readyHeartbeat) - Date.now() / 1000)).toBeLessThan(5);
     expect(run).toMatchObject({ code: 0, finalStatus: "stopped", kubeconfigAfterStop: false });
+  });
+
+  it("uses a node image already in the docker cache", async () => {
+    const run = await runCluster(CREATE.ok, { cachedImage: true });
+    expect(run.calls.filter((c) => c.startsWith("docker pull"))).toEqual([]);
+    expect(run.stderr).toContain("node image kindest/node:v1.37.0@sha256:a1ed56cf is cached");
+  });
+
+  it("says so in its status when a step after the creation fails", async () => {
+    const run = await runCluster(CREATE.ok, { kubeconfig: "echo 'ERROR: could not locate any control plane nodes' >&2; exit 1" });
+    expect(run.code).toBe(1);
+    expect(run.finalStatus).toBe("failed: kind get kubeconfig failed");
+    expect(run.kubeconfigAfterStop).toBe(false);
   });
 
   it("retries kind create cluster once after the known flaky failure, and succeeds", async () => {
@@ -139,6 +161,66 @@ describe("the cluster service script", () => {
     expect(run.code).toBe(1);
     expect(run.finalStatus).toBe("failed: no cpu cgroup controller reaches this container (controllers: memory pids); Kind nodes cannot run here");
     expect(creates(run.calls)).toEqual([]);
+  });
+});
+
+describe("reading the kubeconfig of a running cluster", () => {
+  /** A state directory as the service leaves it, and what read-kubeconfig.sh makes of it. */
+  async function read(status: string | undefined, heartbeatAge?: number) {
+    const dir = scratch();
+    const state = join(dir, "state");
+    mkdirSync(state);
+    if (status) writeFileSync(join(state, "status"), `${status}\n`);
+    if (heartbeatAge !== undefined) writeFileSync(join(state, "heartbeat"), `${Math.floor(Date.now() / 1000) - heartbeatAge}\n`);
+    writeFileSync(join(state, "kubeconfig"), "apiVersion: v1\n");
+    const out = join(dir, "kubeconfig");
+    const run = await runScript(READ_KUBECONFIG, [state, "kind-pipeline-1-37-0", "https://localhost:6443", out], { dir, stubs: { kubectl: "exit 0" } });
+    return { ...run, out, copied: existsSync(out) ? readFileSync(out, "utf8") : undefined };
+  }
+
+  it("copies a live, ready cluster's kubeconfig and points it at the server", async () => {
+    const run = await read("ready", 2);
+    expect(run).toMatchObject({ code: 0, copied: "apiVersion: v1\n" });
+    expect(run.calls).toEqual([`kubectl --kubeconfig ${run.out} config set-cluster kind-kind-pipeline-1-37-0 --server=https://localhost:6443`]);
+  });
+
+  it("asks to wait while the cluster is being created", async () => {
+    expect(await read("creating", 1)).toMatchObject({ code: 3, stderr: "the cluster is creating\n", copied: undefined });
+  });
+
+  it("refuses a cluster whose service was killed with its session", async () => {
+    const run = await read("ready", 400);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toMatch(/^status: ready, but its heartbeat stopped 40\ds ago: the service was killed with its session/);
+    expect(run.copied).toBeUndefined();
+  });
+
+  it("refuses a stopped or failed cluster, or none at all", async () => {
+    expect(await read("stopped", 1)).toMatchObject({ code: 4, stderr: "status: stopped\n" });
+    expect(await read("failed: kind create cluster failed (attempt 1)", 1)).toMatchObject({ code: 4, stderr: "status: failed: kind create cluster failed (attempt 1)\n" });
+    expect(await read(undefined)).toMatchObject({ code: 4, stderr: "status: none: no cluster service has run\n" });
+  });
+});
+
+describe("the cluster state report", () => {
+  it("prints the status, the heartbeat's age and the end of kind's and dockerd's output", async () => {
+    const dir = scratch();
+    const state = join(dir, "state");
+    mkdirSync(state);
+    writeFileSync(join(state, "status"), "creating\n");
+    writeFileSync(join(state, "heartbeat"), `${Math.floor(Date.now() / 1000) - 3}\n`);
+    writeFileSync(join(state, "create.log"), Array.from({ length: 50 }, (_, i) => `kind ${i + 1}`).join("\n") + "\n");
+    writeFileSync(join(state, "dockerd.log"), "dockerd started\n");
+    const run = await runScript(CLUSTER_STATE, [state], { dir, stubs: {} });
+    const lines = run.stdout.split("\n");
+    expect(lines.slice(0, 4)).toEqual(["status: creating", expect.stringMatching(/^heartbeat: [34]s ago$/), "", "kind create cluster (last 40 lines):"]);
+    expect(lines[4]).toBe("kind 11");
+    expect(run.stdout).toContain("kind 50\n\ndockerd (last 15 lines):\ndockerd started\n");
+  });
+
+  it("says when no service ever ran on the volume", async () => {
+    const run = await runScript(CLUSTER_STATE, [scratch()], { stubs: {} });
+    expect(run.stdout).toBe("no status: the cluster service has not run on this volume\n");
   });
 });
 

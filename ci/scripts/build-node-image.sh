@@ -18,5 +18,5 @@ kind build node-image "$version" --image "$ref"
 mkdir -p "$(dirname "$archive")"
 docker save --output "$archive" "$ref"
 echo "[node-image] saved $ref to $archive" >&2
-kill "$dockerd_pid"
+kill "$dockerd_pid" 2>/dev/null || true
 wait "$dockerd_pid" || true

@@ -14,7 +14,7 @@ start_dockerd() {
     dockerd-entrypoint.sh dockerd "$@" >"$DOCKERD_LOG" 2>&1 &
     dockerd_pid=$!
     waited=0
-    until docker info >/dev/null 2>&1; do
+    until timeout 10 docker info >/dev/null 2>&1; do
         if ! kill -0 "$dockerd_pid" 2>/dev/null; then
             echo "dockerd exited before it answered; its log ends with:" >&2
             tail -n 40 "$DOCKERD_LOG" >&2

@@ -5,20 +5,24 @@
  * bound, and reads its kubeconfig. A cluster that does not come up fails with the diagnostics to fix it.
  */
 import { randomUUID } from "node:crypto";
-import { CacheSharingMode, dag, ExecError, ReturnType, type CacheVolume, type Container, type File, type Service } from "@dagger.io/dagger";
+import { CacheSharingMode, dag, ExecError, ReturnType, type Container, type File, type Service } from "@dagger.io/dagger";
 import { stringify } from "yaml";
 import { ClusterError } from "./cluster-error.js";
-import { describeFailure, lastLines, LOG_TAIL_LINES } from "./errors.js";
-import { moduleScripts, type NodeImageChoice } from "./node-images.js";
+import { describeFailure, lastLines, LOG_TAIL_LINES, messageOf } from "./errors.js";
+import type { NodeImageChoice } from "./node-images.js";
 import type { PlannedCluster } from "./plan.js";
-import type { Toolbox } from "./tools.js";
+import type { Run } from "./run.js";
+import { moduleScripts, SCRIPTS_PATH } from "./scripts.js";
+import { poll, withTimeout } from "./waits.js";
 
-/** The Kubernetes API port, the same inside the service and on the host after `up --ports 6443:6443`. */
+/** The Kubernetes API port: the only port the service exposes (`up --ports 6443:6443`). */
 export const API_PORT = 6443;
-/** dockerd's port inside the service, for kind and docker clients (`DOCKER_HOST=tcp://<alias>:2375`). */
-export const DOCKER_PORT = 2375;
+/**
+ * dockerd's port, for kind and docker in bound containers (`DOCKER_HOST=tcp://<alias>:2375`). Reachable
+ * by the service's alias but not exposed, so that `up` never forwards an unauthenticated Docker daemon.
+ */
+const DOCKER_PORT = 2375;
 
-const SCRIPTS = "/kind-pipeline/scripts";
 const KIND_CONFIG = "/kind-pipeline/kind-config.yaml";
 const NODE_ARCHIVE = "/kind-pipeline/node-image.tar";
 const STATE = "/kind-pipeline/state";
@@ -26,16 +30,17 @@ const KUBECONFIG = "/kind-pipeline/kubeconfig";
 
 /** How long to wait for a cluster; the defaults suit a real engine, tests shorten them. */
 export interface Patience {
-  /** Attempts to reach the API server (`kubectl get nodes`). */
+  /** Time limit for the service to start (its API port to open), in seconds. */
+  startSeconds: number;
+  /** Attempts to reach the API server (`kubectl get nodes`), and the pause between them. */
   attempts: number;
-  /** Pause between attempts, in milliseconds. */
   intervalMs: number;
   /** `kubectl wait --for=condition=Ready nodes --all --timeout`, in seconds. */
   readySeconds: number;
 }
 
-/** 60 attempts 5 s apart to reach the API server, then 3 minutes for every node to be Ready. */
-export const DEFAULT_PATIENCE: Patience = { attempts: 60, intervalMs: 5000, readySeconds: 180 };
+/** 20 minutes to start (a first run pulls the node image), 60 probes 5 s apart, 3 minutes for Ready nodes. */
+export const DEFAULT_PATIENCE: Patience = { startSeconds: 1200, attempts: 60, intervalMs: 5000, readySeconds: 180 };
 
 /** The kind config of a planned cluster: API server reachable from other containers by the service's alias. */
 export function kindConfig(cluster: PlannedCluster): string {
@@ -51,41 +56,29 @@ export function kindConfig(cluster: PlannedCluster): string {
   });
 }
 
-/** The cache volume where the cluster service publishes its status, kind's output and its kubeconfig. */
-function stateVolume(cluster: PlannedCluster): CacheVolume {
-  return dag.cacheVolume(`kind-pipeline-state-${cluster.name}`);
+/** A container with the cache volume where the cluster service publishes its state (see kind-cluster.sh). */
+function withState(container: Container, cluster: PlannedCluster): Container {
+  return container.withMountedCache(STATE, dag.cacheVolume(`kind-pipeline-state-${cluster.name}`), { sharing: CacheSharingMode.Shared });
 }
 
 /**
- * The Docker-in-Docker service that runs the cluster. Its definition depends only on the plan and the
- * pinned tools, so every function of a session reaches the same instance. `/var/lib/docker` lives in a
- * Locked cache volume (one service per volume at a time), keeping pulled node images between runs;
- * the script deletes any leftover cluster first.
+ * The Docker-in-Docker service that runs the cluster. Its definition depends only on the plan, the pinned
+ * tools and the scripts, so every function of a session reaches the same instance. `/var/lib/docker`
+ * lives in a Locked cache volume (one service at a time per cluster name), keeping pulled node images
+ * between runs; the script deletes any leftover cluster first.
  */
-export function clusterService(cluster: PlannedCluster, toolbox: Toolbox, node: NodeImageChoice): Service {
-  const base = toolbox.container
-    .withMountedDirectory(SCRIPTS, moduleScripts())
+export function clusterService(cluster: PlannedCluster, toolbox: Container, node: NodeImageChoice): Service {
+  const base = withState(toolbox, cluster)
+    .withMountedDirectory(SCRIPTS_PATH, moduleScripts())
     .withNewFile(KIND_CONFIG, kindConfig(cluster))
     .withMountedCache("/var/lib/docker", dag.cacheVolume(`kind-pipeline-docker-${cluster.name}`), { sharing: CacheSharingMode.Locked })
-    .withMountedCache(STATE, stateVolume(cluster), { sharing: CacheSharingMode.Shared })
     .withEnvVariable("DOCKER_TLS_CERTDIR", "")
     .withEnvVariable("CLUSTER_NAME", cluster.name)
     .withEnvVariable("NODE_IMAGE", node.ref)
     .withEnvVariable("KIND_CONFIG", KIND_CONFIG)
     .withEnvVariable("STATE_DIR", STATE);
   const withNode = node.archive ? base.withMountedFile(NODE_ARCHIVE, node.archive).withEnvVariable("NODE_IMAGE_ARCHIVE", NODE_ARCHIVE) : base;
-  return withNode
-    .withExposedPort(DOCKER_PORT)
-    .withExposedPort(API_PORT)
-    .asService({ args: ["sh", `${SCRIPTS}/kind-cluster.sh`], insecureRootCapabilities: true });
-}
-
-/** A container that reaches the cluster service by its alias (the cluster name), with kind, kubectl and docker. */
-function clusterClient(cluster: PlannedCluster, toolbox: Toolbox, service: Service): Container {
-  return toolbox.container
-    .withServiceBinding(cluster.name, service)
-    .withEnvVariable("DOCKER_HOST", `tcp://${cluster.name}:${DOCKER_PORT}`)
-    .withEnvVariable("KUBECONFIG", KUBECONFIG);
+  return withNode.withExposedPort(API_PORT).asService({ args: ["sh", `${SCRIPTS_PATH}/kind-cluster.sh`], insecureRootCapabilities: true });
 }
 
 /**
@@ -96,111 +89,139 @@ function observing(container: Container): Container {
   return container.withEnvVariable("KIND_PIPELINE_OBSERVATION", randomUUID());
 }
 
-/** The kubeconfig of the cluster, read from its control-plane node, with the API server at `server`. */
+/** The cluster's kubeconfig, read from its control-plane node, with the API server at `server`. */
 function withKubeconfig(client: Container, cluster: PlannedCluster, server: string): Container {
   return client
     .withExec(["kind", "export", "kubeconfig", "--name", cluster.name, "--kubeconfig", KUBECONFIG])
     .withExec(["kubectl", "config", "set-cluster", `kind-${cluster.name}`, `--server=${server}`]);
 }
 
-/** A running cluster: its service (stop it when done) and a kubeconfig that reaches it from bound containers. */
-export interface StartedCluster {
-  service: Service;
-  /** Server `https://<cluster name>:6443`: bind the service under the cluster's name to use it. */
-  kubeconfig: File;
-}
-
 /**
- * Starts the cluster service and waits, with a bound, until the API server answers and every node is
- * Ready. Throws ClusterError with diagnostics when the service does not start or the nodes never get ready.
+ * Starts the cluster service explicitly (it then runs until stopped or until the session ends, so every
+ * later step reaches the same cluster) and waits, with bounds, until the API server answers and every node
+ * is Ready. Returns the kubeconfig for containers that bind the service under the cluster's name (server
+ * `https://<cluster name>:6443`). Throws ClusterError with diagnostics when anything on the way fails.
  */
 export async function startCluster(
+  run: Run,
   cluster: PlannedCluster,
-  toolbox: Toolbox,
-  service: Service,
+  toolbox: Container,
+  node: NodeImageChoice,
   patience: Patience = DEFAULT_PATIENCE,
-): Promise<StartedCluster> {
+): Promise<File> {
+  const started = Date.now();
+  const at = `Kubernetes ${cluster.kubernetes} (${cluster.name})`;
+  if (node.archive) {
+    run.log(`[cluster] ${cluster.kubernetes}: building the node image ${node.ref} (kind publishes none)`);
+    await node.archive.sync().catch((error: unknown) => {
+      throw new ClusterError(`the node image for ${at} could not be built`, "kind build node-image downloads the release from dl.k8s.io: check the engine's network, or choose a version kind publishes.", [describeFailure(error).join("\n")]);
+    });
+  }
+  run.log(`[cluster] ${cluster.kubernetes}: starting ${cluster.name} from ${node.ref}`);
+  const service = clusterService(cluster, toolbox, node);
+  const state = () => clusterState(cluster, toolbox);
   try {
-    await service.start();
+    await withTimeout(service.start(), patience.startSeconds, () => new Error(`its API port ${API_PORT} did not open within ${patience.startSeconds}s`));
   } catch (error) {
-    const createLog = await observe(observing(toolbox.container.withMountedCache(STATE, stateVolume(cluster), { sharing: CacheSharingMode.Shared })), ["tail", "-n", String(LOG_TAIL_LINES), `${STATE}/create.log`]);
     throw new ClusterError(
-      `the Kind cluster service for Kubernetes ${cluster.kubernetes} (${cluster.name}) did not start`,
-      "Run `dagger call cluster up` with --progress=plain to see the service's log; a node image that cannot be pulled or a kind config kubeadm rejects shows there.",
-      [describeFailure(error).join("\n"), section("kind create cluster (last lines)", createLog)],
+      `the Kind cluster service for ${at} did not start`,
+      `If it waited, another run may hold this cluster's Locked docker cache (kind-pipeline-docker-${cluster.name}): one service per cluster name at a time; give concurrent runs their own cluster.name.`,
+      [describeFailure(error).join("\n"), section("the cluster service's state", await state())],
     );
   }
-  const client = clusterClient(cluster, toolbox, service);
+  const client = toolbox
+    .withServiceBinding(cluster.name, service)
+    .withEnvVariable("DOCKER_HOST", `tcp://${cluster.name}:${DOCKER_PORT}`)
+    .withEnvVariable("KUBECONFIG", KUBECONFIG);
   const server = `https://${cluster.name}:${API_PORT}`;
-  let reachable: Container | undefined;
   let lastFailure: unknown;
-  for (let attempt = 1; attempt <= patience.attempts && !reachable; attempt++) {
+  const reachable = await poll(patience.attempts, patience.intervalMs, async () => {
     try {
-      reachable = await withKubeconfig(observing(client), cluster, server).withExec(["kubectl", "get", "nodes", "--request-timeout=5s"]).sync();
+      return await withKubeconfig(observing(client), cluster, server).withExec(["kubectl", "get", "nodes", "--request-timeout=5s"]).sync();
     } catch (error) {
-      if (!(error instanceof ExecError)) throw error;
+      if (!(error instanceof ExecError)) throw new ClusterError(`probing ${at} failed: ${messageOf(error)}`, "This is the engine failing, not the cluster: retry, and report it if it persists.");
       lastFailure = error;
-      if (attempt < patience.attempts) await new Promise((resolve) => setTimeout(resolve, patience.intervalMs));
+      return undefined;
     }
-  }
+  });
   if (!reachable) {
     const waited = Math.round((patience.attempts * patience.intervalMs) / 1000);
-    throw await notReady(cluster, client, server, `its API server did not answer in ${patience.attempts} attempts over ${waited}s`, lastFailure);
+    throw await notReady(cluster, client, server, `its API server did not answer in ${patience.attempts} attempts over ${waited}s`, lastFailure, state,
+      "The control plane did not come up: kind's output and the control plane's log above say why.");
   }
   try {
     const ready = await reachable.withExec(["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${patience.readySeconds}s`]).sync();
-    return { service, kubeconfig: ready.file(KUBECONFIG) };
+    run.log(`[cluster] ${cluster.kubernetes}: ${cluster.name} is ready (${Math.round((Date.now() - started) / 1000)}s)`);
+    return ready.file(KUBECONFIG);
   } catch (error) {
-    if (!(error instanceof ExecError)) throw error;
-    throw await notReady(cluster, client, server, `its nodes were not all Ready within ${patience.readySeconds}s`, error);
+    if (!(error instanceof ExecError)) throw new ClusterError(`waiting for the nodes of ${at} failed: ${messageOf(error)}`, "This is the engine failing, not the cluster: retry, and report it if it persists.");
+    throw await notReady(cluster, client, server, `its nodes were not all Ready within ${patience.readySeconds}s`, error, state,
+      "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers).");
   }
 }
 
 /**
  * The kubeconfig of a cluster another `dagger call … cluster up` keeps running, with the API server at
- * `https://localhost:6443` (its forwarded port). Read from the state the service publishes; waits, with a
- * bound, while the cluster is still being created. Starts nothing.
+ * `https://localhost:6443` (its forwarded port). Read from the state the service publishes, only while the
+ * service is alive; waits, with a bound, while the cluster is still being created. Starts nothing.
  */
-export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Toolbox, patience: Patience = DEFAULT_PATIENCE): Promise<File> {
-  const reader = toolbox.container.withMountedCache(STATE, stateVolume(cluster), { sharing: CacheSharingMode.Shared });
-  for (let attempt = 1; attempt <= patience.attempts; attempt++) {
+export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container, patience: Patience = DEFAULT_PATIENCE): Promise<File> {
+  const reader = withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts());
+  const start = `dagger call cluster --kubernetes=${cluster.kubernetes} up --ports ${API_PORT}:${API_PORT}`;
+  let waitingFor = "";
+  const copied = await poll(patience.attempts, patience.intervalMs, async () => {
     try {
-      const copied = await observing(reader)
-        .withExec(["cp", `${STATE}/kubeconfig`, KUBECONFIG])
-        .withExec(["kubectl", "--kubeconfig", KUBECONFIG, "config", "set-cluster", `kind-${cluster.name}`, `--server=https://localhost:${API_PORT}`])
-        .sync();
-      return copied.file(KUBECONFIG);
+      const args = ["sh", `${SCRIPTS_PATH}/read-kubeconfig.sh`, STATE, cluster.name, `https://localhost:${API_PORT}`, KUBECONFIG];
+      return await observing(reader).withExec(args).sync();
     } catch (error) {
-      if (!(error instanceof ExecError)) throw error;
-      if (attempt < patience.attempts) await new Promise((resolve) => setTimeout(resolve, patience.intervalMs));
+      if (!(error instanceof ExecError) || error.exitCode !== 3) {
+        throw new ClusterError(
+          `no running cluster publishes a kubeconfig for Kubernetes ${cluster.kubernetes} (${cluster.name})`,
+          `Start one first, in another terminal, and keep it running: ${start}`,
+          [section("the cluster service's state", error instanceof ExecError ? error.stderr : messageOf(error))],
+        );
+      }
+      waitingFor = error.stderr.trim();
+      return undefined;
     }
+  });
+  if (!copied) {
+    const waited = Math.round((patience.attempts * patience.intervalMs) / 1000);
+    throw new ClusterError(`the cluster for Kubernetes ${cluster.kubernetes} (${cluster.name}) was not ready after ${waited}s (${waitingFor})`, `Watch the service started by \`${start}\`; its output says what it is waiting for.`);
   }
-  const status = await observe(observing(reader), ["cat", `${STATE}/status`]);
-  throw new ClusterError(
-    `no running cluster publishes a kubeconfig for Kubernetes ${cluster.kubernetes} (${cluster.name})`,
-    `Start one first, in another terminal: dagger call cluster --kubernetes=${cluster.kubernetes} up --ports ${API_PORT}:${API_PORT}`,
-    [section("status of the cluster service", status)],
-  );
+  return copied.file(KUBECONFIG);
 }
 
-/** The readiness failure, with what a person needs to see: nodes, the dind daemon's containers, the control plane's log. */
-async function notReady(cluster: PlannedCluster, client: Container, server: string, what: string, cause: unknown): Promise<ClusterError> {
+/** The readiness failure, with what a person needs: the service's state, nodes, the dind daemon's containers, the control plane's log. */
+async function notReady(
+  cluster: PlannedCluster,
+  client: Container,
+  server: string,
+  what: string,
+  cause: unknown,
+  state: () => Promise<string>,
+  advice: string,
+): Promise<ClusterError> {
   const controlPlane = `${cluster.name}-control-plane`;
-  const [nodes, containers, controlPlaneLog] = await Promise.all([
+  const [serviceState, nodes, containers, controlPlaneLog] = await Promise.all([
+    state(),
     observe(withKubeconfig(observing(client), cluster, server), ["kubectl", "get", "nodes", "-o", "wide", "--request-timeout=5s"]),
     observe(observing(client), ["docker", "ps", "-a"]),
     observe(observing(client), ["docker", "logs", "--tail", String(LOG_TAIL_LINES), controlPlane]),
   ]);
-  return new ClusterError(
-    `Kubernetes ${cluster.kubernetes} (${cluster.name}) is not ready: ${what}`,
-    "A node that never gets Ready is often short of memory or disk in the engine; try fewer workers (cluster.workers) or a published node image.",
-    [
-      ["last failure:", ...describeFailure(cause)].join("\n"),
-      section("kubectl get nodes -o wide", nodes),
-      section("docker ps -a (the Docker-in-Docker daemon)", containers),
-      section(`${controlPlane} log (last ${LOG_TAIL_LINES} lines)`, controlPlaneLog),
-    ],
-  );
+  return new ClusterError(`Kubernetes ${cluster.kubernetes} (${cluster.name}) is not ready: ${what}`, advice, [
+    ["last failure:", ...describeFailure(cause)].join("\n"),
+    section("the cluster service's state", serviceState),
+    section("kubectl get nodes -o wide", nodes),
+    section("docker ps -a (the Docker-in-Docker daemon)", containers),
+    section(`${controlPlane} log (last ${LOG_TAIL_LINES} lines)`, controlPlaneLog),
+  ]);
+}
+
+/** What the cluster service published: status, heartbeat, the end of kind's and dockerd's output. */
+function clusterState(cluster: PlannedCluster, toolbox: Container): Promise<string> {
+  const reader = withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts());
+  return observe(observing(reader), ["sh", `${SCRIPTS_PATH}/cluster-state.sh`, STATE]);
 }
 
 /** Runs a diagnostic command whatever its exit code and returns its output, or why it could not run. */
@@ -208,11 +229,13 @@ async function observe(container: Container, args: string[]): Promise<string> {
   try {
     return await container.withExec(args, { expect: ReturnType.Any }).combinedOutput();
   } catch (error) {
-    return `(could not run ${args.join(" ")}: ${error instanceof Error ? error.message : String(error)})`;
+    // exit codes 128-191 (killed by a signal) are not accepted by ReturnType.Any: keep what it printed
+    if (error instanceof ExecError) return `${`${error.stdout}${error.stderr}`.trimEnd()}\n(${args.join(" ")} exited with code ${error.exitCode})`;
+    return `(could not run ${args.join(" ")}: ${messageOf(error)})`;
   }
 }
 
 function section(title: string, output: string): string {
-  const lines = lastLines(output);
+  const lines = lastLines(output, 60);
   return [`${title}:`, ...(lines.length > 0 ? lines.map((l) => `  | ${l}`) : ["  (no output)"])].join("\n");
 }

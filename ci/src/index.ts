@@ -11,10 +11,10 @@ import { buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
 import { clusterService, hostKubeconfig, startCluster } from "./cluster.js";
 import { ConfigError, DEFAULT_CONFIG_FILE } from "./config.js";
 import { configJsonSchema } from "./config-schema.js";
-import { nodeImageFor } from "./node-images.js";
+import { nodeImageFor, type NodeImageChoice } from "./node-images.js";
 import { renderPlan, type PlannedCluster, type Selection } from "./plan.js";
 import { prepareRun, type Run } from "./run.js";
-import { toolbox, type Toolbox } from "./tools.js";
+import { toolbox } from "./tools.js";
 
 /** The pipeline for one project: its files and its kind-pipeline.yaml. */
 @object()
@@ -71,12 +71,13 @@ export class KindPipeline {
     /** The image's name in the config. */
     image: string,
   ): Promise<Container> {
-    if (image.includes(",")) {
+    const run = await this.prepare({ images: [image] });
+    const [selected, ...more] = run.plan.images;
+    if (!selected || more.length > 0) {
       throw new ConfigError("arguments", [{ path: "image", message: `build takes one image, got "${image}"` }], `Build several with build-all --images=${image}.`);
     }
-    const run = await this.prepare({ images: [image] });
     const secrets = await resolveBuildSecrets(run);
-    return imageBuild(run.source, run.plan.images[0]!, secrets.get(image));
+    return imageBuild(run.source, selected, secrets.get(selected.name));
   }
 
   /**
@@ -103,12 +104,9 @@ export class KindPipeline {
     /** Kubernetes version (MAJOR.MINOR.PATCH); default: the config's first version. */
     kubernetes?: string,
   ): Promise<NodeImage> {
-    const { plan } = await this.prepare(oneVersion(kubernetes));
-    const cluster = plan.clusters[0]!;
-    const source = cluster.nodeImage;
-    if (source.kind === "published") return new NodeImage(cluster.kubernetes, source.ref, true);
-    const choice = nodeImageFor(source, await toolbox(plan.kind));
-    return new NodeImage(cluster.kubernetes, choice.ref, false, choice.archive);
+    const { run, cluster } = await this.oneCluster(kubernetes);
+    const { ref, archive } = await nodeImageFor(cluster.nodeImage, () => toolbox(run.plan.kind));
+    return new NodeImage(cluster.kubernetes, ref, archive === undefined, archive);
   }
 
   /**
@@ -123,7 +121,8 @@ export class KindPipeline {
     /** Kubernetes version (MAJOR.MINOR.PATCH); default: the config's first version. */
     kubernetes?: string,
   ): Promise<Service> {
-    return (await this.defineCluster(kubernetes)).service;
+    const { cluster, tools, node } = await this.behindBuildGate(kubernetes);
+    return clusterService(cluster, tools, node);
   }
 
   /**
@@ -140,11 +139,11 @@ export class KindPipeline {
     local = false,
   ): Promise<File> {
     if (local) {
-      const run = await this.prepare(oneVersion(kubernetes));
-      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind));
+      const { run, cluster } = await this.oneCluster(kubernetes);
+      return hostKubeconfig(cluster, await toolbox(run.plan.kind));
     }
-    const { cluster, tools, service } = await this.defineCluster(kubernetes);
-    return (await startCluster(cluster, tools, service)).kubeconfig;
+    const { run, cluster, tools, node } = await this.behindBuildGate(kubernetes);
+    return startCluster(run, cluster, tools, node);
   }
 
   /**
@@ -157,16 +156,21 @@ export class KindPipeline {
     return configJsonSchema();
   }
 
+  /** The run and the planned cluster of one Kubernetes version (the config's first by default). */
+  private async oneCluster(kubernetes?: string): Promise<{ run: Run; cluster: PlannedCluster }> {
+    const run = await this.prepare({ kubernetes: kubernetes ? [kubernetes] : undefined });
+    return { run, cluster: run.plan.clusters[0]! };
+  }
+
   /**
-   * The cluster service of a version, behind the build gate: every selected image is built first, and a
-   * failed build throws BuildFailure before anything of the cluster stage is asked of the engine.
+   * Everything a cluster of one version needs, behind the build gate: every selected image is built
+   * first, and a failed build throws BuildFailure before anything of the cluster stage reaches the engine.
    */
-  private async defineCluster(kubernetes?: string): Promise<{ cluster: PlannedCluster; tools: Toolbox; service: Service }> {
-    const run = await this.prepare(oneVersion(kubernetes));
+  private async behindBuildGate(kubernetes?: string): Promise<{ run: Run; cluster: PlannedCluster; tools: Container; node: NodeImageChoice }> {
+    const { run, cluster } = await this.oneCluster(kubernetes);
     await buildImages(run);
-    const cluster = run.plan.clusters[0]!;
     const tools = await toolbox(run.plan.kind);
-    return { cluster, tools, service: clusterService(cluster, tools, nodeImageFor(cluster.nodeImage, tools)) };
+    return { run, cluster, tools, node: await nodeImageFor(cluster.nodeImage, async () => tools) };
   }
 
   /** Reads and validates the config and plans the selection: the context of every stage. Throws ConfigError. */
@@ -200,9 +204,4 @@ export class NodeImage {
     this.published = published;
     this.archive = archive;
   }
-}
-
-/** The selection of one Kubernetes version, or of the config's default when none is given. */
-function oneVersion(kubernetes?: string): Selection {
-  return { kubernetes: kubernetes ? [kubernetes] : undefined };
 }

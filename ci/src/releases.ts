@@ -1,7 +1,10 @@
 /**
  * Pinned third-party releases: kind, its published node images, kubectl and the Docker-in-Docker image.
- * Every download is pinned by version and sha256, every image by digest. Sources are named beside each pin;
- * update a pin only from its primary source (a kind release page, dl.k8s.io's .sha256 files, Docker Hub).
+ * The module's own downloads are pinned by version and sha256, its images by digest. (A node image built
+ * for an unpublished version is the exception: `kind build node-image` fetches that release from dl.k8s.io
+ * itself, over TLS, without a checksum this module could pin for every version.) Sources are named beside
+ * each pin; update a pin only from its primary source (kind's release page, dl.k8s.io's .sha256 files,
+ * Docker Hub).
  */
 
 /** The architectures whose binaries are pinned. */

@@ -1,0 +1,20 @@
+/**
+ * The module's shell scripts (ci/scripts), as a Directory for the containers that run them. They are
+ * read from beside this file, where the module's source is in the Dagger runtime and in a checkout alike,
+ * so the module never depends on the calling client having a current module.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { dag, type Directory } from "@dagger.io/dagger";
+
+const SCRIPTS = new URL("../scripts/", import.meta.url);
+
+/** Where the scripts are in the containers that run them. */
+export const SCRIPTS_PATH = "/kind-pipeline/scripts";
+
+/** Every script of ci/scripts, by file name. */
+export function moduleScripts(): Directory {
+  return readdirSync(SCRIPTS)
+    .filter((name) => name.endsWith(".sh"))
+    .sort()
+    .reduce((dir, name) => dir.withNewFile(name, readFileSync(new URL(name, SCRIPTS), "utf8"), { permissions: 0o755 }), dag.directory());
+}
