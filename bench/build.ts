@@ -84,11 +84,11 @@ async function timeToFailure(): Promise<number[]> {
   for (let run = 0; run < RUNS; run++) {
     results.push(
       await withEngine(async (engine) => {
-        engine.reply({ leaf: "sync", where: 'images/webhook").dockerBuild' }, execFailure({ cmd: ["/bin/sh", "-c", "make"], exitCode: 2, stderr: "make: *** [all] Error 2\n" }), { delayMs: 120 });
-        engine.reply({ leaf: "sync", where: 'images/exporter").dockerBuild' }, engineError("failed to resolve source metadata: not found"), { delayMs: 250 });
         for (const [name, delayMs] of Object.entries(DURATIONS)) {
           engine.reply({ leaf: "sync", where: `images/${name}").dockerBuild` }, answer(), { delayMs });
         }
+        engine.reply({ leaf: "sync", where: 'images/webhook").dockerBuild' }, execFailure({ cmd: ["/bin/sh", "-c", "make"], exitCode: 2, stderr: "make: *** [all] Error 2\n" }), { delayMs: 120 });
+        engine.reply({ leaf: "sync", where: 'images/exporter").dockerBuild' }, engineError("failed to resolve source metadata: not found"), { delayMs: 250 });
         const failedAt = await engine.run(async () => {
           const error = await new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").buildAll().catch((e: unknown) => e);
           if (!(error instanceof BuildFailure)) throw new Error(`expected a BuildFailure, got ${String(error)}`);

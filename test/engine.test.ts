@@ -123,9 +123,9 @@ describe("failures as the engine reports them", () => {
 });
 
 describe("scripts", () => {
-  test("apply in order, each for as many queries as it allows", async ({ engine }) => {
-    engine.reply({ leaf: "stdout" }, engineError("connection reset by peer"), { times: 1 });
+  test("the latest that applies answers, each for as many queries as it allows", async ({ engine }) => {
     engine.reply({ leaf: "stdout" }, answer("second"));
+    engine.reply({ leaf: "stdout" }, engineError("connection reset by peer"), { times: 1 });
     const first = await engine.run(() => dag.container().from("a").withExec(["x"]).stdout()).catch((e: Error) => e.message);
     const second = await engine.run(() => dag.container().from("a").withExec(["x"]).stdout());
     expect([first, second]).toEqual(["connection reset by peer", "second"]);

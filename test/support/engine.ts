@@ -98,7 +98,10 @@ export class StandInEngine {
     return result!.value;
   }
 
-  /** Scripts the answer to the leaves that match; the first script that applies, in order, answers. */
+  /**
+   * Scripts the answer to the leaves that match. The most recently added script that applies answers, so
+   * a test can set a general answer first and override it for some leaves, or for the first few (`times`).
+   */
   reply(match: Match, reply: Reply, options: ScriptOptions = {}): this {
     this.scripts.push({ match, reply, delayMs: options.delayMs ?? 0, remaining: options.times ?? Infinity });
     return this;
@@ -155,6 +158,11 @@ export class StandInEngine {
     return `${call.parent ? `${this.cacheKey(call.parent)}.` : ""}${call.field}(${args.join(",")})`;
   }
 
+  /** The chain an ID this engine handed out stands for (an ID a module function returned, say). */
+  callOf(id: string): Call {
+    return this.ids.resolve(id);
+  }
+
   /** The files of a directory chain, as the engine would hold them (sorted paths), if the model can tell. */
   files(call: Call): string[] | undefined {
     const tree = this.trees.directory(call);
@@ -193,7 +201,7 @@ export class StandInEngine {
     const { leaf: call, keys } = parsed;
     const recorded: RecordedLeaf = { seq: this.leaves.length, leaf: call.field, call, text: call.text, startedAt: this.now() };
     this.leaves.push(recorded);
-    const script = this.scripts.find((s) => applies(s, call.field, call.text));
+    const script = this.scripts.findLast((s) => applies(s, call.field, call.text));
     if (script) script.remaining--;
     if (script?.delayMs) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
     const reply = script?.reply ?? this.defaultReply(call);
