@@ -12,7 +12,7 @@ import { prepareRun } from "../ci/src/run.js";
 import type { Call } from "./support/calls.js";
 import { engineTest as test } from "./support/harness.js";
 import { DOWNSTREAM, pipelineAt, runAt, threeImages } from "./support/fixtures.js";
-import { answer, engineError, execFailure } from "./support/replies.js";
+import { answer, engineError, execFailure, hang } from "./support/replies.js";
 
 const ALL = ["jax", "pytorch", "xgboost"];
 const buildOf = (image: string) => new RegExp(`directory\\(path:"images/${image}"\\)\\.dockerBuild`);
@@ -152,6 +152,15 @@ describe("failures", () => {
     expect(engine.find(buildOf("jax"), { leaf: "sync" })).toHaveLength(1);
     expect(error.failures[0]?.attempts).toBe(1);
     expect(error.message).toContain("  command: /bin/sh -c go build ./... (exit code 2)\n  last 1 lines of stderr:\n    | main.go:3:1: syntax error: unexpected }");
+  });
+
+  test("a build that never finishes fails after build.timeout; the others still finish", async ({ engine }) => {
+    engine.reply({ leaf: "sync", where: buildOf("jax") }, hang());
+    const error = (await engine.run(() => pipelineAt(threeImages({ build: "retries: 1, timeout: 1s" })).buildAll(ALL)).catch((e: unknown) => e)) as BuildFailure;
+    expect(error).toBeInstanceOf(BuildFailure);
+    expect(error.built).toEqual(["pytorch", "xgboost"]);
+    expect(error.message).toContain("jax (images/jax/Dockerfile)\n  error: did not finish within 1s (build.timeout); the engine may still be pulling or building");
+    expect(engine.find(buildOf("jax"), { leaf: "sync" })).toHaveLength(1);
   });
 
   test("a Dockerfile syntax error is attributed to its image", async ({ engine }) => {

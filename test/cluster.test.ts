@@ -2,7 +2,7 @@
  * The cluster stage on the stand-in engine: the service as defined, node image resolution, start
  * failures and readiness with diagnostics, kubeconfigs, pinned downloads, and the build gate.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect } from "vitest";
 import { parse } from "yaml";
@@ -23,11 +23,22 @@ import { answer, engineError, execFailure, hang } from "./support/replies.js";
 
 const KIND_AMD64 = "https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64";
 const QUICK: Patience = { startSeconds: 0.3, attempts: 3, intervalMs: 0, readySeconds: 5 };
-const PROBE = 'withExec(args:["kubectl","get","nodes","--request-timeout=5s"]).sync';
+const LIST_NODES = '"kubectl","get","nodes","-o","name","--request-timeout=10s"';
+const BOTH_NODES = "node/kind-pipeline-1-37-0-control-plane\nnode/kind-pipeline-1-37-0-worker\n";
 
-/** The engine answers as a linux/amd64 engine whose services start. */
+/** A pattern for the exec of one of the module's scripts, by file name. */
+const runs = (script: string) => `withExec(args:["sh","/kind-pipeline/scripts/${script}"`;
+const STATUS = runs("cluster-status.sh");
+
+/**
+ * The engine answers as a linux/amd64 engine whose services start, and whose cluster (one control plane,
+ * one worker: the default) lists both nodes; the service's status is "ready" by default (sync succeeds).
+ */
 function amd64(engine: StandInEngine): StandInEngine {
-  return engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64")).reply({ leaf: "start" }, answer());
+  return engine
+    .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
+    .reply({ leaf: "start" }, answer())
+    .reply({ leaf: "stdout", where: LIST_NODES }, answer(BOTH_NODES));
 }
 
 /** The calls of a chain with the given field, in order. */
@@ -38,9 +49,6 @@ const envOf = (call: Call) => Object.fromEntries(calls(call, "withEnvVariable").
 
 /** The service chain the SDK resolved last (by ID, as it does before binding or returning it). */
 const lastService = (engine: StandInEngine) => engine.find("asService", { leaf: "id", ids: true }).filter((l) => l.call.parent?.field === "asService").at(-1)!.call.parent!;
-
-/** A pattern for the exec of one of the module's scripts, by file name. */
-const runs = (script: string) => `withExec(args:["sh","/kind-pipeline/scripts/${script}"`;
 
 /** The cluster stage as index.ts runs it (after the build), with test patience; returns what it threw, if anything. */
 async function startWith(engine: StandInEngine, selection: Selection = {}, patience = QUICK): Promise<unknown> {
@@ -78,8 +86,9 @@ describe("the cluster service as defined", () => {
 
     const scripts = calls(service, "withMountedDirectory")[0]!.args.source as Call;
     const mounted = Object.fromEntries(calls(scripts, "withNewFile").map((c) => [c.args.path, c.args.contents]));
-    const repository = readdirSync(join(REPO_ROOT, "ci/scripts")).map((name) => [name, readFileSync(join(REPO_ROOT, "ci/scripts", name), "utf8")]);
+    const repository = ["dockerd.sh", "kind-cluster.sh"].map((name) => [name, readFileSync(join(REPO_ROOT, "ci/scripts", name), "utf8")]);
     expect(mounted).toEqual(Object.fromEntries(repository));
+    expect(service.text).not.toContain("KIND_PIPELINE_OBSERVATION");
 
     const config = parse(String(calls(service, "withNewFile").find((c) => c.args.path === "/kind-pipeline/kind-config.yaml")?.args.contents));
     expect(config).toEqual({
@@ -111,14 +120,16 @@ describe("the cluster service as defined", () => {
   test("kubeconfig starts and binds the very service cluster returns, so both reach one instance", async ({ engine }) => {
     amd64(engine);
     const root = threeImages();
-    await engine.run(async () => {
-      await (await pipelineAt(root).cluster()).id();
+    const returnedId = await engine.run(async () => {
+      const id = await (await pipelineAt(root).cluster()).id();
       await (await pipelineAt(root).kubeconfig()).id();
+      return id;
     });
-    const returned = lastService(engine).text;
+    const returned = engine.callOf(returnedId).text;
     const started = engine.find("", { leaf: "start" }).map((l) => l.call.parent!.text);
-    const bound = engine.find(/withServiceBinding/, { leaf: "sync" }).map((l) => (calls(l.call, "withServiceBinding")[0]!.args.service as Call).text);
+    const bound = engine.find(/withServiceBinding/).map((l) => (calls(l.call, "withServiceBinding")[0]!.args.service as Call).text);
     expect(started).toEqual([returned]);
+    expect(bound.length).toBeGreaterThan(0);
     expect(new Set(bound)).toEqual(new Set([returned]));
   });
 });
@@ -232,60 +243,97 @@ describe("starting and readiness", () => {
     expect(calls(kubeconfig, "withExec").map((c) => (c.args.args as string[]).join(" "))).toEqual([
       "kind export kubeconfig --name kind-pipeline-1-37-0 --kubeconfig /kind-pipeline/kubeconfig",
       "kubectl config set-cluster kind-kind-pipeline-1-37-0 --server=https://kind-pipeline-1-37-0:6443",
-      "kubectl get nodes --request-timeout=5s",
+      "kubectl get nodes -o name --request-timeout=10s",
       "kubectl wait --for=condition=Ready nodes --all --timeout=180s",
     ]);
     expect(calls(kubeconfig, "withServiceBinding").map((c) => c.args.alias)).toEqual(["kind-pipeline-1-37-0"]);
     expect(envOf(kubeconfig)).toMatchObject({ DOCKER_HOST: "tcp://kind-pipeline-1-37-0:2375", KUBECONFIG: "/kind-pipeline/kubeconfig" });
+    const status = engine.find(STATUS, { leaf: "sync" });
+    expect(status).toHaveLength(1);
+    expect(status[0]!.text).not.toContain("withServiceBinding");
   });
 
-  test("retries until the API server answers, each probe run anew rather than from the cache", async ({ engine }) => {
-    amd64(engine).reply({ leaf: "sync", where: PROBE }, execFailure({ exitCode: 1, stderr: "The connection to the server kind-pipeline-1-37-0:6443 was refused\n" }), { times: 2 });
-    expect(await startWith(engine)).not.toBeInstanceOf(Error);
-    const probes = engine.find(new RegExp(`${PROBE.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`), { leaf: "sync" });
-    expect(probes.map((l) => l.outcome)).toEqual(["exec-error", "exec-error", "answer"]);
-    expect(new Set(probes.map((l) => envOf(l.call).KIND_PIPELINE_OBSERVATION)).size).toBe(3);
-  });
-
-  test("a readiness timeout carries the service's state, kubectl get nodes, docker ps -a and the control plane's log", async ({ engine }) => {
+  test("waits for the service to report the cluster ready, then for every node to register, each check run anew", async ({ engine }) => {
     amd64(engine)
-      .reply({ leaf: "sync", where: PROBE }, execFailure({ exitCode: 1, stderr: "Unable to connect to the server: EOF\n" }))
-      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: creating\nheartbeat: 2s ago\n\nkind create cluster (last 40 lines):\n ✗ Starting control-plane 🕹️\n"))
+      .reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 3, stdout: "status: creating\n" }), { times: 2 })
+      .reply({ leaf: "stdout", where: LIST_NODES }, answer("node/kind-pipeline-1-37-0-control-plane\n"), { times: 1 });
+    const patience = { ...QUICK, attempts: 5 };
+    expect(await startWith(engine, {}, patience)).not.toBeInstanceOf(Error);
+    const statuses = engine.find(STATUS, { leaf: "sync" });
+    expect(statuses.map((l) => l.outcome)).toEqual(["exec-error", "exec-error", "answer", "answer"]);
+    expect(engine.find(LIST_NODES, { leaf: "stdout" })).toHaveLength(2);
+    expect(new Set(statuses.map((l) => envOf(l.call).KIND_PIPELINE_OBSERVATION)).size).toBe(4);
+  });
+
+  test("a cluster still creating when the attempts run out fails with the service's state, nodes, docker ps -a and the control plane's log", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 3, stdout: "status: creating\n" }))
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: creating\n\nkind create cluster (last 40 lines):\n ✗ Starting control-plane 🕹️\n"))
       .reply({ leaf: "combinedOutput", where: '"get","nodes","-o","wide"' }, answer("The connection to the server kind-pipeline-1-37-0:6443 was refused\n"))
       .reply({ leaf: "combinedOutput", where: '"docker","ps","-a"' }, answer("CONTAINER ID   IMAGE   STATUS\nabc123   kindest/node   Exited (137)\n"))
       .reply({ leaf: "combinedOutput", where: '"docker","logs"' }, answer(Array.from({ length: 40 }, (_, i) => `systemd line ${i + 1}`).join("\n")));
     const error = await startWith(engine);
     expect(error).toBeInstanceOf(ClusterError);
     const message = (error as Error).message;
-    expect(message.split("\n")[0]).toBe("cluster: Kubernetes 1.37.0 (kind-pipeline-1-37-0) is not ready: its API server did not answer in 3 attempts over 0s");
-    expect(message).toContain("last failure:\n  command: kubectl get nodes --request-timeout=5s (exit code 1)\n  last 1 lines of stderr:\n    | Unable to connect to the server: EOF");
-    expect(message).toContain("the cluster service's state:\n  | status: creating\n  | heartbeat: 2s ago");
+    expect(message.split("\n")[0]).toMatch(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) is not ready: not every node was up after \ds \(status: creating\)$/);
+    expect(message).toContain("the cluster service's state:\n  | status: creating\n  | \n  | kind create cluster (last 40 lines):\n  |  ✗ Starting control-plane 🕹️");
     expect(message).toContain("kubectl get nodes -o wide:\n  | The connection to the server kind-pipeline-1-37-0:6443 was refused");
     expect(message).toContain("docker ps -a (the Docker-in-Docker daemon):\n  | CONTAINER ID   IMAGE   STATUS\n  | abc123   kindest/node   Exited (137)");
     expect(message).toContain("kind-pipeline-1-37-0-control-plane log (last 40 lines):\n  | systemd line 1\n");
-    expect(message).toMatch(/The control plane did not come up/);
-    expect(engine.find(PROBE, { leaf: "sync" })).toHaveLength(3);
+    expect(message).toMatch(/The control plane or a node did not come up/);
+    expect(engine.find(STATUS, { leaf: "sync" })).toHaveLength(3);
+    expect(engine.find(LIST_NODES)).toEqual([]);
     expect(engine.find('"docker","logs","--tail","40","kind-pipeline-1-37-0-control-plane"', { leaf: "combinedOutput" })).toHaveLength(1);
   });
 
-  test("nodes that never get Ready fail with the same diagnostics and other advice", async ({ engine }) => {
+  test("a worker that never registers keeps the cluster from being ready", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "stdout", where: LIST_NODES }, answer("node/kind-pipeline-1-37-0-control-plane\n"))
+      .reply({ leaf: "combinedOutput" }, answer("diagnostic output\n"));
+    const error = await startWith(engine);
+    expect((error as Error).message).toMatch(/is not ready: not every node was up after \ds \(1 of 2 nodes registered\)/);
+    engine.expectNever('"kubectl","wait"');
+  });
+
+  test("a service that dies while it is waited for is reported with its state, and never started again", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 4, stdout: "status: failed: kind create cluster failed (attempt 1)\n" }))
+      .reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 3, stdout: "status: creating\n" }), { times: 1 })
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: failed: kind create cluster failed (attempt 1)\n\nkind create cluster (last 40 lines):\nERROR: failed to create cluster: failed to join node with kubeadm\n"));
+    const error = await startWith(engine);
+    expect((error as Error).message.split("\n").slice(0, 6)).toEqual([
+      "cluster: Kubernetes 1.37.0 (kind-pipeline-1-37-0) stopped before it was ready",
+      "",
+      "the cluster service's state:",
+      "  | status: failed: kind create cluster failed (attempt 1)",
+      "  | ",
+      "  | kind create cluster (last 40 lines):",
+    ]);
+    expect((error as Error).message).toContain("failed to join node with kubeadm");
+    expect(engine.find(STATUS, { leaf: "sync" }).map((l) => l.outcome)).toEqual(["exec-error", "exec-error"]);
+    engine.expectNever("withServiceBinding");
+  });
+
+  test("nodes that never get Ready fail with the diagnostics and other advice", async ({ engine }) => {
     amd64(engine)
       .reply({ leaf: "sync", where: '"kubectl","wait"' }, execFailure({ exitCode: 1, stderr: "error: timed out waiting for the condition on nodes/kind-pipeline-1-37-0-worker\n" }))
       .reply({ leaf: "combinedOutput" }, answer("diagnostic output\n"));
     const error = await startWith(engine);
-    expect((error as Error).message).toMatch(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) is not ready: its nodes were not all Ready within 5s/);
+    expect((error as Error).message).toMatch(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) is not ready: its nodes were not all Ready within 5s:/);
     expect((error as Error).message).toContain("timed out waiting for the condition on nodes/kind-pipeline-1-37-0-worker");
     expect((error as Error).message).toMatch(/short of memory or disk/);
     expect(engine.find("", { leaf: "combinedOutput" })).toHaveLength(4);
   });
 
-  test("a diagnostic killed by a signal still shows what it printed", async ({ engine }) => {
+  test("a diagnostic that fails still shows what it printed, naming the command that failed", async ({ engine }) => {
     amd64(engine)
       .reply({ leaf: "sync", where: '"kubectl","wait"' }, execFailure({ exitCode: 1, stderr: "timed out\n" }))
+      .reply({ leaf: "combinedOutput" }, answer("ok\n"))
       .reply({ leaf: "combinedOutput", where: '"docker","logs"' }, execFailure({ exitCode: 137, stdout: "partial log\n" }))
-      .reply({ leaf: "combinedOutput" }, answer("ok\n"));
-    const error = await startWith(engine);
-    expect((error as Error).message).toContain("log (last 40 lines):\n  | partial log\n  | (docker logs --tail 40 kind-pipeline-1-37-0-control-plane exited with code 137)");
+      .reply({ leaf: "combinedOutput", where: '"get","nodes","-o","wide"' }, execFailure({ cmd: ["kind", "export", "kubeconfig"], exitCode: 1, stderr: "ERROR: could not locate any control plane nodes\n" }));
+    const message = ((await startWith(engine)) as Error).message;
+    expect(message).toContain("log (last 40 lines):\n  | partial log\n  | (docker logs --tail 40 kind-pipeline-1-37-0-control-plane exited with code 137)");
+    expect(message).toContain("kubectl get nodes -o wide:\n  | ERROR: could not locate any control plane nodes\n  | (kind export kubeconfig exited with code 1)");
   });
 
   test("a service that exits reports its output and its state; nothing waits on it", async ({ engine }) => {
@@ -302,19 +350,24 @@ describe("starting and readiness", () => {
     engine.expectNever(/"kubectl"/);
   });
 
-  test("a service that never opens its API port fails within the start time limit, naming the lock it may wait for", async ({ engine }) => {
+  test("a service that never runs fails within the start time limit, naming the lock it may wait for", async ({ engine }) => {
     engine
       .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
       .reply({ leaf: "start" }, hang())
-      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: ready\nheartbeat: 1s ago\n"));
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: ready\n"));
     const error = await startWith(engine);
-    expect((error as Error).message).toMatch(/did not start\n\n {2}error: its API port 6443 did not open within 0\.3s/);
+    expect((error as Error).message).toMatch(/did not start\n\n {2}error: its container did not run and open its API port 6443 within 0\.3s/);
     expect((error as Error).message).toMatch(/another run may hold this cluster's Locked docker cache \(kind-pipeline-docker-kind-pipeline-1-37-0\)/);
   });
 });
 
 describe("kubeconfig for the host", () => {
   const READ = runs("read-kubeconfig.sh");
+  const hostKubeconfigOf = (engine: StandInEngine, selection: Selection = {}) =>
+    engine.run(async () => {
+      const run = await runAt(threeImages(), selection);
+      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK).catch((e: unknown) => e);
+    });
 
   test("reads a live cluster's kubeconfig from the service's state, for https://localhost:6443, starting nothing", async ({ engine }) => {
     engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));
@@ -331,11 +384,8 @@ describe("kubeconfig for the host", () => {
   test("waits while the cluster is being created", async ({ engine }) => {
     engine
       .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
-      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 3, stderr: "the cluster is creating\n" }), { times: 2 });
-    await engine.run(async () => {
-      const run = await runAt(threeImages(), {});
-      await hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK);
-    });
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 3, stderr: "status: creating\n" }), { times: 2 });
+    expect(await hostKubeconfigOf(engine)).not.toBeInstanceOf(Error);
     expect(engine.find(READ, { leaf: "sync" }).map((l) => l.outcome)).toEqual(["exec-error", "exec-error", "answer"]);
   });
 
@@ -343,10 +393,7 @@ describe("kubeconfig for the host", () => {
     engine
       .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
       .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 4, stderr: "status: ready, but its heartbeat stopped 412s ago: the service was killed with its session\n" }));
-    const error = await engine.run(async () => {
-      const run = await runAt(threeImages(), { kubernetes: ["1.36.4"] });
-      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK).catch((e: unknown) => e);
-    });
+    const error = await hostKubeconfigOf(engine, { kubernetes: ["1.36.4"] });
     expect((error as Error).message.split("\n")).toEqual([
       "cluster: no running cluster publishes a kubeconfig for Kubernetes 1.36.4 (kind-pipeline-1-36-4)",
       "",
@@ -361,13 +408,19 @@ describe("kubeconfig for the host", () => {
   test("gives up, with a bound, on a cluster that stays in creation", async ({ engine }) => {
     engine
       .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
-      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 3, stderr: "the cluster is creating\n" }));
-    const error = await engine.run(async () => {
-      const run = await runAt(threeImages(), {});
-      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK).catch((e: unknown) => e);
-    });
-    expect((error as Error).message).toMatch(/^cluster: the cluster for Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) was not ready after 0s \(the cluster is creating\)/);
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 3, stderr: "status: creating\n" }));
+    const error = await hostKubeconfigOf(engine);
+    expect((error as Error).message).toMatch(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) was not ready after \ds \(status: creating\)/);
     expect(engine.find(READ, { leaf: "sync" })).toHaveLength(3);
+  });
+
+  test("a copy that fails is reported as such, not as a missing cluster", async ({ engine }) => {
+    engine
+      .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 1, stderr: "error: open /kind-pipeline/kubeconfig: read-only file system\n" }));
+    const error = await hostKubeconfigOf(engine);
+    expect((error as Error).message).toMatch(/^cluster: the kubeconfig of Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) could not be copied\n/);
+    expect((error as Error).message).toContain("read-only file system");
   });
 });
 

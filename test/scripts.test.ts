@@ -12,6 +12,7 @@ const CLUSTER_SCRIPT = join(REPO_ROOT, "ci/scripts/kind-cluster.sh");
 const NODE_IMAGE_SCRIPT = join(REPO_ROOT, "ci/scripts/build-node-image.sh");
 const READ_KUBECONFIG = join(REPO_ROOT, "ci/scripts/read-kubeconfig.sh");
 const CLUSTER_STATE = join(REPO_ROOT, "ci/scripts/cluster-state.sh");
+const CLUSTER_STATUS = join(REPO_ROOT, "ci/scripts/cluster-status.sh");
 const FLAKY = 'ERROR: failed to create cluster: could not find a log line that matches "Reached target .*Multi-User System.*|detected cgroup v1"';
 
 /** `kind create cluster` behaviours, as stub bodies; `$SCRATCH/creates` counts the attempts. */
@@ -36,12 +37,23 @@ interface ClusterRun {
 }
 
 /** Runs the cluster service script; stops it (SIGTERM) once ready, as Dagger stops a service. */
-async function runCluster(
-  create: string,
-  options: { controllers?: string; leftover?: boolean; archive?: boolean; cachedImage?: boolean; kubeconfig?: string } = {},
-): Promise<ClusterRun> {
+interface ClusterOptions {
+  controllers?: string;
+  leftover?: boolean;
+  archive?: boolean;
+  cachedImage?: boolean;
+  kubeconfig?: string;
+  /** The status at which the service is stopped (SIGTERM); default ready. */
+  stopAt?: string;
+  /** Prepares the state directory before the script runs. */
+  prepare?: (state: string) => void;
+  shell?: string[];
+}
+
+async function runClusterIn(create: string, options: ClusterOptions = {}): Promise<ClusterRun> {
   const dir = scratch();
   const state = join(dir, "state");
+  options.prepare?.(state);
   mkdirSync(join(dir, "cgroup"));
   writeFileSync(join(dir, "cgroup/cgroup.controllers"), options.controllers ?? "cpuset cpu io memory hugetlb pids rdma misc\n");
   if (options.leftover) writeFileSync(join(dir, "clusters"), "kind-pipeline-1-37-0\n");
@@ -72,11 +84,14 @@ async function runCluster(
       esac`,
     },
     terminateWhen: () => {
-      if (status() !== "ready") return false;
-      readyKubeconfig = readFileSync(join(state, "kubeconfig"), "utf8");
-      readyHeartbeat = readFileSync(join(state, "heartbeat"), "utf8").trim();
-      return true;
+      const now = status();
+      if (now === "ready") {
+        readyKubeconfig = readFileSync(join(state, "kubeconfig"), "utf8");
+        readyHeartbeat = readFileSync(join(state, "heartbeat"), "utf8").trim();
+      }
+      return now === (options.stopAt ?? "ready");
     },
+    shell: options.shell,
   });
   const createLog = existsSync(join(state, "create.log")) ? readFileSync(join(state, "create.log"), "utf8") : "";
   const kubeconfigAfterStop = existsSync(join(state, "kubeconfig"));
@@ -85,7 +100,12 @@ async function runCluster(
 
 const creates = (calls: string[]) => calls.filter((c) => c.startsWith("kind create cluster"));
 
-describe("the cluster service script", () => {
+/** The shells the service script must work in: the test machine's sh, and busybox's (the docker:dind image's). */
+const SHELLS: [string, string[]][] = [["sh", ["sh"]], ...(existsSync("/usr/bin/busybox") || existsSync("/bin/busybox") ? [["busybox sh", ["busybox", "sh"]] as [string, string[]]] : [])];
+
+describe.each(SHELLS)("the cluster service script, in %s", (_shell, shell) => {
+  const runCluster = (create: string, options: ClusterOptions = {}) => runClusterIn(create, { shell, ...options });
+
   it("starts dockerd, pulls the pinned node image, creates the cluster, publishes its kubeconfig, and cleans up when stopped", async () => {
     const run = await runCluster(CREATE.ok);
     // dockerd runs in the background: its record may come before or after the first `docker info`
@@ -162,19 +182,66 @@ describe("the cluster service script", () => {
     expect(run.finalStatus).toBe("failed: no cpu cgroup controller reaches this container (controllers: memory pids); Kind nodes cannot run here");
     expect(creates(run.calls)).toEqual([]);
   });
+
+  it("stops kind at once when the service is stopped while the cluster is being created", async () => {
+    const slowCreate = 'trap \'echo "kind create stopped" >>"$CALLS"; exit 143\' TERM; sleep 30 & wait $!';
+    const run = await runCluster(slowCreate, { stopAt: "creating" });
+    expect(run.calls).toContain("kind create stopped");
+    expect(run).toMatchObject({ code: 0, finalStatus: "stopped" });
+  });
+
+  it("leaves a failed status whatever ends it, even a step that set -e stops", async () => {
+    // a kubeconfig left as a non-empty directory: the first clean-up fails
+    const run = await runCluster(CREATE.ok, { prepare: (state) => mkdirSync(join(state, "kubeconfig/stuck"), { recursive: true }) });
+    expect(run.code).toBe(1);
+    expect(run.finalStatus).toBe("failed: the service script exited with code 1");
+    expect(creates(run.calls)).toEqual([]);
+  });
+});
+
+/** A state directory as a service leaves it: its status, a heartbeat this many seconds old, a kubeconfig. */
+function stateDir(status: string | undefined, heartbeatAge?: number | "garbled"): { dir: string; state: string } {
+  const dir = scratch();
+  const state = join(dir, "state");
+  mkdirSync(state);
+  if (status) writeFileSync(join(state, "status"), `${status}\n`);
+  if (heartbeatAge === "garbled") writeFileSync(join(state, "heartbeat"), "");
+  else if (heartbeatAge !== undefined) writeFileSync(join(state, "heartbeat"), `${Math.floor(Date.now() / 1000) - heartbeatAge}\n`);
+  writeFileSync(join(state, "kubeconfig"), "apiVersion: v1\n");
+  return { dir, state };
+}
+
+describe("the status of a cluster service, read without binding it", () => {
+  const status = async (value: string | undefined, heartbeatAge?: number | "garbled") => {
+    const { dir, state } = stateDir(value, heartbeatAge);
+    const run = await runScript(CLUSTER_STATUS, [state], { dir, stubs: {} });
+    return { code: run.code, said: run.stdout.trim() };
+  };
+
+  it("is ready, or still starting or creating, only with a recent heartbeat", async () => {
+    expect(await status("ready", 2)).toEqual({ code: 0, said: "status: ready" });
+    expect(await status("creating", 2)).toEqual({ code: 3, said: "status: creating" });
+    expect(await status("starting", 0)).toEqual({ code: 3, said: "status: starting" });
+  });
+
+  it("is not running when the heartbeat stopped: Dagger killed the service with its session", async () => {
+    expect(await status("ready", 400)).toEqual({ code: 4, said: expect.stringMatching(/^status: ready, but its heartbeat stopped 40\ds ago: the service was killed with its session$/) });
+    expect(await status("creating", "garbled")).toEqual({ code: 4, said: "status: creating, without a heartbeat: the service is not running" });
+    expect(await status("ready")).toEqual({ code: 4, said: "status: ready, without a heartbeat: the service is not running" });
+  });
+
+  it("is not running when it stopped, failed, or never ran", async () => {
+    expect(await status("stopped", 1)).toEqual({ code: 4, said: "status: stopped" });
+    expect(await status("failed: kind create cluster failed (attempt 1)", 1)).toEqual({ code: 4, said: "status: failed: kind create cluster failed (attempt 1)" });
+    expect(await status(undefined)).toEqual({ code: 4, said: "status: none: no cluster service has run on this volume" });
+  });
 });
 
 describe("reading the kubeconfig of a running cluster", () => {
-  /** A state directory as the service leaves it, and what read-kubeconfig.sh makes of it. */
-  async function read(status: string | undefined, heartbeatAge?: number) {
-    const dir = scratch();
-    const state = join(dir, "state");
-    mkdirSync(state);
-    if (status) writeFileSync(join(state, "status"), `${status}\n`);
-    if (heartbeatAge !== undefined) writeFileSync(join(state, "heartbeat"), `${Math.floor(Date.now() / 1000) - heartbeatAge}\n`);
-    writeFileSync(join(state, "kubeconfig"), "apiVersion: v1\n");
+  async function read(status: string, heartbeatAge: number, kubectl = "exit 0") {
+    const { dir, state } = stateDir(status, heartbeatAge);
     const out = join(dir, "kubeconfig");
-    const run = await runScript(READ_KUBECONFIG, [state, "kind-pipeline-1-37-0", "https://localhost:6443", out], { dir, stubs: { kubectl: "exit 0" } });
+    const run = await runScript(READ_KUBECONFIG, [state, "kind-pipeline-1-37-0", "https://localhost:6443", out], { dir, stubs: { kubectl } });
     return { ...run, out, copied: existsSync(out) ? readFileSync(out, "utf8") : undefined };
   }
 
@@ -184,43 +251,37 @@ describe("reading the kubeconfig of a running cluster", () => {
     expect(run.calls).toEqual([`kubectl --kubeconfig ${run.out} config set-cluster kind-kind-pipeline-1-37-0 --server=https://localhost:6443`]);
   });
 
-  it("asks to wait while the cluster is being created", async () => {
-    expect(await read("creating", 1)).toMatchObject({ code: 3, stderr: "the cluster is creating\n", copied: undefined });
+  it("passes the status on: wait (3) while creating, give up (4) on a service that is gone", async () => {
+    expect(await read("creating", 1)).toMatchObject({ code: 3, stderr: "status: creating\n", copied: undefined });
+    expect(await read("ready", 400)).toMatchObject({ code: 4, stderr: expect.stringMatching(/heartbeat stopped/), copied: undefined });
   });
 
-  it("refuses a cluster whose service was killed with its session", async () => {
-    const run = await read("ready", 400);
-    expect(run.code).toBe(4);
-    expect(run.stderr).toMatch(/^status: ready, but its heartbeat stopped 40\ds ago: the service was killed with its session/);
-    expect(run.copied).toBeUndefined();
-  });
-
-  it("refuses a stopped or failed cluster, or none at all", async () => {
-    expect(await read("stopped", 1)).toMatchObject({ code: 4, stderr: "status: stopped\n" });
-    expect(await read("failed: kind create cluster failed (attempt 1)", 1)).toMatchObject({ code: 4, stderr: "status: failed: kind create cluster failed (attempt 1)\n" });
-    expect(await read(undefined)).toMatchObject({ code: 4, stderr: "status: none: no cluster service has run\n" });
+  it("fails with kubectl's error, not as a missing cluster, when the rewrite fails", async () => {
+    const run = await read("ready", 1, "echo 'error: open kubeconfig: read-only file system' >&2; exit 1");
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("read-only file system");
   });
 });
 
 describe("the cluster state report", () => {
-  it("prints the status, the heartbeat's age and the end of kind's and dockerd's output", async () => {
-    const dir = scratch();
-    const state = join(dir, "state");
-    mkdirSync(state);
-    writeFileSync(join(state, "status"), "creating\n");
-    writeFileSync(join(state, "heartbeat"), `${Math.floor(Date.now() / 1000) - 3}\n`);
+  it("prints the status and the end of kind's and dockerd's output", async () => {
+    const { dir, state } = stateDir("creating", 3);
     writeFileSync(join(state, "create.log"), Array.from({ length: 50 }, (_, i) => `kind ${i + 1}`).join("\n") + "\n");
     writeFileSync(join(state, "dockerd.log"), "dockerd started\n");
     const run = await runScript(CLUSTER_STATE, [state], { dir, stubs: {} });
     const lines = run.stdout.split("\n");
-    expect(lines.slice(0, 4)).toEqual(["status: creating", expect.stringMatching(/^heartbeat: [34]s ago$/), "", "kind create cluster (last 40 lines):"]);
-    expect(lines[4]).toBe("kind 11");
+    expect(lines.slice(0, 4)).toEqual(["status: creating", "", "kind create cluster (last 40 lines):", "kind 11"]);
     expect(run.stdout).toContain("kind 50\n\ndockerd (last 15 lines):\ndockerd started\n");
+    expect(run.code).toBe(0);
   });
 
-  it("says when no service ever ran on the volume", async () => {
-    const run = await runScript(CLUSTER_STATE, [scratch()], { stubs: {} });
-    expect(run.stdout).toBe("no status: the cluster service has not run on this volume\n");
+  it("still reports what it can when the heartbeat is garbled or the service never ran", async () => {
+    const { dir, state } = stateDir("creating", "garbled");
+    writeFileSync(join(state, "create.log"), "kind output\n");
+    const garbled = await runScript(CLUSTER_STATE, [state], { dir, stubs: {} });
+    expect(garbled.stdout).toBe("status: creating, without a heartbeat: the service is not running\n\nkind create cluster (last 40 lines):\nkind output\n");
+    const never = await runScript(CLUSTER_STATE, [join(scratch(), "none")], { stubs: {} });
+    expect(never.stdout).toBe("status: none: no cluster service has run on this volume\n");
   });
 });
 

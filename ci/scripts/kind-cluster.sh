@@ -7,8 +7,9 @@
 #      NODE_IMAGE_ARCHIVE (a built node image to load instead of pulling NODE_IMAGE);
 #      CGROUP_ROOT (default /sys/fs/cgroup); HEARTBEAT_SECONDS (default 5).
 # State: status (starting | creating | ready | failed: <why> | stopped), heartbeat (epoch seconds,
-#        rewritten while the service lives: a reader can tell a service killed with its session from a
-#        live one), create.log (kind create cluster's output), dockerd.log, kubeconfig (while ready).
+#        rewritten while the service lives: Dagger kills a session's services without notice, so readers
+#        tell a live service by its heartbeat; see cluster-status.sh), create.log (kind create cluster's
+#        output), dockerd.log, kubeconfig (while ready).
 set -eu
 
 : "${CLUSTER_NAME:?}" "${NODE_IMAGE:?}" "${KIND_CONFIG:?}" "${STATE_DIR:?}"
@@ -27,7 +28,8 @@ fail() {
 }
 beat() {
     while :; do
-        date +%s >"$STATE_DIR/heartbeat"
+        date +%s >"$STATE_DIR/heartbeat.new"
+        mv "$STATE_DIR/heartbeat.new" "$STATE_DIR/heartbeat"
         sleep "$HEARTBEAT_SECONDS"
     done
 }
@@ -35,27 +37,32 @@ beat() {
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 on_exit() {
     code=$?
-    kill "$beat_pid" 2>/dev/null || true
+    set +e
+    kill "$beat_pid" 2>/dev/null
     rm -f "$STATE_DIR/kubeconfig"
     case $(cat "$STATE_DIR/status" 2>/dev/null) in
         failed:* | stopped) ;;
         *) status "failed: the service script exited with code $code" ;;
     esac
 }
+# A graceful stop (Dagger may also kill the service outright: then the heartbeat stops).
 # shellcheck disable=SC2317 # invoked by the TERM and INT traps
 on_term() {
     status stopped
-    kill "$dockerd_pid" 2>/dev/null || true
-    wait "$dockerd_pid" || true
+    kill "$kind_pid" "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
     exit 0
 }
 
+dockerd_pid=
+kind_pid=
 mkdir -p "$STATE_DIR"
-rm -f "$STATE_DIR/kubeconfig" "$STATE_DIR/create.log"
 status starting
 beat &
 beat_pid=$!
 trap on_exit EXIT
+trap on_term TERM INT
+rm -f "$STATE_DIR/kubeconfig" "$STATE_DIR/create.log"
 
 # kind's known issue "too many open files": the nodes' kubelets need more inotify watches and instances.
 sysctl -w fs.inotify.max_user_watches=524288 >/dev/null 2>&1 || log "could not raise fs.inotify.max_user_watches"
@@ -63,7 +70,6 @@ sysctl -w fs.inotify.max_user_instances=512 >/dev/null 2>&1 || log "could not ra
 
 . "$(dirname "$0")/dockerd.sh"
 start_dockerd 60 --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 --tls=false || fail "dockerd did not start (see $DOCKERD_LOG)"
-trap on_term TERM INT
 
 if [ -f "$CGROUP_ROOT/cgroup.controllers" ] && ! grep -qw cpu "$CGROUP_ROOT/cgroup.controllers"; then
     fail "no cpu cgroup controller reaches this container (controllers: $(cat "$CGROUP_ROOT/cgroup.controllers")); Kind nodes cannot run here"
@@ -90,7 +96,8 @@ while :; do
     log "creating $CLUSTER_NAME from $NODE_IMAGE (attempt $attempt)"
     # in the background, so that a stopping service is not kept waiting for kind
     kind create cluster --name "$CLUSTER_NAME" --image "$NODE_IMAGE" --config "$KIND_CONFIG" --wait 5m >"$STATE_DIR/create.log" 2>&1 &
-    if wait $!; then
+    kind_pid=$!
+    if wait "$kind_pid"; then
         break
     fi
     cat "$STATE_DIR/create.log" >&2

@@ -1,7 +1,7 @@
 /**
  * The build stage: every selected image built from only its own context, all at once, settled together.
  * Either every image builds, or one BuildFailure names every image that did not, with the failing command
- * and the tail of its log. Every later stage awaits this stage first (see `defineCluster` in index.ts),
+ * and the tail of its log. Every later stage awaits this stage first (see `behindBuildGate` in index.ts),
  * so after a failed build nothing downstream starts.
  */
 import { dag, type Container, type Directory, type Secret } from "@dagger.io/dagger";

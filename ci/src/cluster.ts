@@ -16,7 +16,7 @@ import { moduleScripts, SCRIPTS_PATH } from "./scripts.js";
 import { poll, withTimeout } from "./waits.js";
 
 /** The Kubernetes API port: the only port the service exposes (`up --ports 6443:6443`). */
-export const API_PORT = 6443;
+const API_PORT = 6443;
 /**
  * dockerd's port, for kind and docker in bound containers (`DOCKER_HOST=tcp://<alias>:2375`). Reachable
  * by the service's alias but not exposed, so that `up` never forwards an unauthenticated Docker daemon.
@@ -27,23 +27,29 @@ const KIND_CONFIG = "/kind-pipeline/kind-config.yaml";
 const NODE_ARCHIVE = "/kind-pipeline/node-image.tar";
 const STATE = "/kind-pipeline/state";
 const KUBECONFIG = "/kind-pipeline/kubeconfig";
+/** Time limit of one observation (a status check, a kubectl call), in seconds. */
+const OBSERVATION_SECONDS = 60;
+const ENGINE_FAILING = "This is the engine failing, not the cluster: retry, and report it if it persists.";
 
 /** How long to wait for a cluster; the defaults suit a real engine, tests shorten them. */
 export interface Patience {
-  /** Time limit for the service to start (its API port to open), in seconds. */
+  /**
+   * Time limit for the service to start, in seconds: for its container to run (it may wait for the
+   * Locked docker cache) and its API port to open (the engine's own health check gives up after 15 min).
+   */
   startSeconds: number;
-  /** Attempts to reach the API server (`kubectl get nodes`), and the pause between them. */
+  /** Attempts to see the cluster ready and every node registered, and the pause between them. */
   attempts: number;
   intervalMs: number;
   /** `kubectl wait --for=condition=Ready nodes --all --timeout`, in seconds. */
   readySeconds: number;
 }
 
-/** 20 minutes to start (a first run pulls the node image), 60 probes 5 s apart, 3 minutes for Ready nodes. */
-export const DEFAULT_PATIENCE: Patience = { startSeconds: 1200, attempts: 60, intervalMs: 5000, readySeconds: 180 };
+/** 20 minutes to start (a first run pulls the node image), 120 checks 5 s apart, 3 minutes for Ready nodes. */
+const DEFAULT_PATIENCE: Patience = { startSeconds: 1200, attempts: 120, intervalMs: 5000, readySeconds: 180 };
 
 /** The kind config of a planned cluster: API server reachable from other containers by the service's alias. */
-export function kindConfig(cluster: PlannedCluster): string {
+function kindConfig(cluster: PlannedCluster): string {
   const labels = Object.keys(cluster.nodeLabels).length > 0 ? { labels: cluster.nodeLabels } : {};
   const workers = Array.from({ length: cluster.workers }, () => ({ role: "worker", ...labels }));
   return stringify({
@@ -61,15 +67,20 @@ function withState(container: Container, cluster: PlannedCluster): Container {
   return container.withMountedCache(STATE, dag.cacheVolume(`kind-pipeline-state-${cluster.name}`), { sharing: CacheSharingMode.Shared });
 }
 
+/** A container that reads the service's state without binding it, so that reading never starts a service. */
+function stateReader(cluster: PlannedCluster, toolbox: Container): Container {
+  return withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts(["cluster-state.sh", "cluster-status.sh", "read-kubeconfig.sh"]));
+}
+
 /**
  * The Docker-in-Docker service that runs the cluster. Its definition depends only on the plan, the pinned
- * tools and the scripts, so every function of a session reaches the same instance. `/var/lib/docker`
+ * tools and its two scripts, so every function of a session reaches the same instance. `/var/lib/docker`
  * lives in a Locked cache volume (one service at a time per cluster name), keeping pulled node images
  * between runs; the script deletes any leftover cluster first.
  */
 export function clusterService(cluster: PlannedCluster, toolbox: Container, node: NodeImageChoice): Service {
   const base = withState(toolbox, cluster)
-    .withMountedDirectory(SCRIPTS_PATH, moduleScripts())
+    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["dockerd.sh", "kind-cluster.sh"]))
     .withNewFile(KIND_CONFIG, kindConfig(cluster))
     .withMountedCache("/var/lib/docker", dag.cacheVolume(`kind-pipeline-docker-${cluster.name}`), { sharing: CacheSharingMode.Locked })
     .withEnvVariable("DOCKER_TLS_CERTDIR", "")
@@ -97,9 +108,10 @@ function withKubeconfig(client: Container, cluster: PlannedCluster, server: stri
 }
 
 /**
- * Starts the cluster service explicitly (it then runs until stopped or until the session ends, so every
- * later step reaches the same cluster) and waits, with bounds, until the API server answers and every node
- * is Ready. Returns the kubeconfig for containers that bind the service under the cluster's name (server
+ * Starts the cluster service explicitly (it then runs until the session ends, so every later step reaches
+ * the same cluster) and waits, with bounds, until the service reports the cluster ready (kind created it
+ * and every node joined), `kubectl get nodes` lists every node, and `kubectl wait` sees them all Ready.
+ * Returns the kubeconfig for containers that bind the service under the cluster's name (server
  * `https://<cluster name>:6443`). Throws ClusterError with diagnostics when anything on the way fails.
  */
 export async function startCluster(
@@ -111,6 +123,8 @@ export async function startCluster(
 ): Promise<File> {
   const started = Date.now();
   const at = `Kubernetes ${cluster.kubernetes} (${cluster.name})`;
+  const reader = stateReader(cluster, toolbox);
+  const report = () => observe(observing(reader), ["sh", `${SCRIPTS_PATH}/cluster-state.sh`, STATE]);
   if (node.archive) {
     run.log(`[cluster] ${cluster.kubernetes}: building the node image ${node.ref} (kind publishes none)`);
     await node.archive.sync().catch((error: unknown) => {
@@ -119,45 +133,78 @@ export async function startCluster(
   }
   run.log(`[cluster] ${cluster.kubernetes}: starting ${cluster.name} from ${node.ref}`);
   const service = clusterService(cluster, toolbox, node);
-  const state = () => clusterState(cluster, toolbox);
   try {
-    await withTimeout(service.start(), patience.startSeconds, () => new Error(`its API port ${API_PORT} did not open within ${patience.startSeconds}s`));
+    await withTimeout(service.start(), patience.startSeconds, () => new Error(`its container did not run and open its API port ${API_PORT} within ${patience.startSeconds}s`));
   } catch (error) {
     throw new ClusterError(
       `the Kind cluster service for ${at} did not start`,
       `If it waited, another run may hold this cluster's Locked docker cache (kind-pipeline-docker-${cluster.name}): one service per cluster name at a time; give concurrent runs their own cluster.name.`,
-      [describeFailure(error).join("\n"), section("the cluster service's state", await state())],
+      [describeFailure(error).join("\n"), section("the cluster service's state", await report())],
     );
   }
+
   const client = toolbox
     .withServiceBinding(cluster.name, service)
     .withEnvVariable("DOCKER_HOST", `tcp://${cluster.name}:${DOCKER_PORT}`)
     .withEnvVariable("KUBECONFIG", KUBECONFIG);
   const server = `https://${cluster.name}:${API_PORT}`;
-  let lastFailure: unknown;
-  const reachable = await poll(patience.attempts, patience.intervalMs, async () => {
+  const expected = cluster.workers + 1;
+  const waitingSince = Date.now();
+  let waitingFor = "";
+  const registered = await poll(patience.attempts, patience.intervalMs, async () => {
+    // The service's own status first, read without binding it: a service that died is not started again.
+    const status = await observeStatus(reader, at, report);
+    if (status !== "ready") {
+      waitingFor = status;
+      return undefined;
+    }
+    const listing = withKubeconfig(observing(client), cluster, server).withExec(["kubectl", "get", "nodes", "-o", "name", "--request-timeout=10s"]);
     try {
-      return await withKubeconfig(observing(client), cluster, server).withExec(["kubectl", "get", "nodes", "--request-timeout=5s"]).sync();
+      const nodes = (await observed(listing.stdout(), `kubectl get nodes on ${at}`)).split("\n").filter(Boolean);
+      waitingFor = `${nodes.length} of ${expected} nodes registered`;
+      return nodes.length >= expected ? listing : undefined;
     } catch (error) {
-      if (!(error instanceof ExecError)) throw new ClusterError(`probing ${at} failed: ${messageOf(error)}`, "This is the engine failing, not the cluster: retry, and report it if it persists.");
-      lastFailure = error;
+      if (!(error instanceof ExecError)) throw new ClusterError(`listing the nodes of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING, [section("the cluster service's state", await report())]);
+      waitingFor = describeFailure(error, "").join(" ");
       return undefined;
     }
   });
-  if (!reachable) {
-    const waited = Math.round((patience.attempts * patience.intervalMs) / 1000);
-    throw await notReady(cluster, client, server, `its API server did not answer in ${patience.attempts} attempts over ${waited}s`, lastFailure, state,
-      "The control plane did not come up: kind's output and the control plane's log above say why.");
+  if (!registered) {
+    const what = `not every node was up after ${seconds(Date.now() - waitingSince)} (${waitingFor})`;
+    throw await notReady(cluster, client, server, what, report, "The control plane or a node did not come up: kind's output and the control plane's log above say why.");
   }
   try {
-    const ready = await reachable.withExec(["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${patience.readySeconds}s`]).sync();
-    run.log(`[cluster] ${cluster.kubernetes}: ${cluster.name} is ready (${Math.round((Date.now() - started) / 1000)}s)`);
+    const ready = registered.withExec(["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${patience.readySeconds}s`]);
+    await observed(ready.sync(), `kubectl wait on ${at}`, patience.readySeconds + OBSERVATION_SECONDS);
+    run.log(`[cluster] ${cluster.kubernetes}: ${cluster.name} is ready, ${expected} nodes (${seconds(Date.now() - started)})`);
     return ready.file(KUBECONFIG);
   } catch (error) {
-    if (!(error instanceof ExecError)) throw new ClusterError(`waiting for the nodes of ${at} failed: ${messageOf(error)}`, "This is the engine failing, not the cluster: retry, and report it if it persists.");
-    throw await notReady(cluster, client, server, `its nodes were not all Ready within ${patience.readySeconds}s`, error, state,
-      "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers).");
+    if (!(error instanceof ExecError)) throw new ClusterError(`waiting for the nodes of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
+    const what = `its nodes were not all Ready within ${patience.readySeconds}s:\n${describeFailure(error).join("\n")}`;
+    throw await notReady(cluster, client, server, what, report, "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers).");
   }
+}
+
+/**
+ * The service's status as cluster-status.sh tells it: "ready", or what it is still doing. Throws
+ * ClusterError, with the service's state, when the service is not running (failed, stopped, killed).
+ */
+async function observeStatus(reader: Container, at: string, report: () => Promise<string>): Promise<string> {
+  try {
+    await observed(observing(reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-status.sh`, STATE]).sync(), `the status of ${at}`);
+    return "ready";
+  } catch (error) {
+    if (error instanceof ExecError && error.exitCode === 3) return error.stdout.trim();
+    if (error instanceof ExecError && error.exitCode === 4) {
+      throw new ClusterError(`${at} stopped before it was ready`, "kind's output above says why; the service's own log shows with `dagger call cluster up --progress=plain`.", [section("the cluster service's state", await report())]);
+    }
+    throw new ClusterError(`reading the status of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
+  }
+}
+
+/** An observation within its time limit: a stuck `docker exec` or API call does not stall the pipeline. */
+function observed<T>(observation: Promise<T>, what: string, limitSeconds = OBSERVATION_SECONDS): Promise<T> {
+  return withTimeout(observation, limitSeconds, () => new Error(`${what} did not answer within ${limitSeconds}s`));
 }
 
 /**
@@ -166,51 +213,46 @@ export async function startCluster(
  * service is alive; waits, with a bound, while the cluster is still being created. Starts nothing.
  */
 export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container, patience: Patience = DEFAULT_PATIENCE): Promise<File> {
-  const reader = withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts());
+  const at = `Kubernetes ${cluster.kubernetes} (${cluster.name})`;
   const start = `dagger call cluster --kubernetes=${cluster.kubernetes} up --ports ${API_PORT}:${API_PORT}`;
+  const reader = stateReader(cluster, toolbox);
+  const waitingSince = Date.now();
   let waitingFor = "";
   const copied = await poll(patience.attempts, patience.intervalMs, async () => {
     try {
       const args = ["sh", `${SCRIPTS_PATH}/read-kubeconfig.sh`, STATE, cluster.name, `https://localhost:${API_PORT}`, KUBECONFIG];
-      return await observing(reader).withExec(args).sync();
+      return await observed(observing(reader).withExec(args).sync(), `reading the kubeconfig of ${at}`);
     } catch (error) {
-      if (!(error instanceof ExecError) || error.exitCode !== 3) {
-        throw new ClusterError(
-          `no running cluster publishes a kubeconfig for Kubernetes ${cluster.kubernetes} (${cluster.name})`,
-          `Start one first, in another terminal, and keep it running: ${start}`,
-          [section("the cluster service's state", error instanceof ExecError ? error.stderr : messageOf(error))],
-        );
+      if (!(error instanceof ExecError)) throw new ClusterError(`reading the kubeconfig of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
+      if (error.exitCode === 3) {
+        waitingFor = error.stderr.trim();
+        return undefined;
       }
-      waitingFor = error.stderr.trim();
-      return undefined;
+      if (error.exitCode === 4) {
+        throw new ClusterError(`no running cluster publishes a kubeconfig for ${at}`, `Start one first, in another terminal, and keep it running: ${start}`, [section("the cluster service's state", error.stderr)]);
+      }
+      throw new ClusterError(`the kubeconfig of ${at} could not be copied`, ENGINE_FAILING, [describeFailure(error).join("\n")]);
     }
   });
   if (!copied) {
-    const waited = Math.round((patience.attempts * patience.intervalMs) / 1000);
-    throw new ClusterError(`the cluster for Kubernetes ${cluster.kubernetes} (${cluster.name}) was not ready after ${waited}s (${waitingFor})`, `Watch the service started by \`${start}\`; its output says what it is waiting for.`);
+    throw new ClusterError(`${at} was not ready after ${seconds(Date.now() - waitingSince)} (${waitingFor})`, `Watch the service started by \`${start}\`; its output says what it is waiting for.`);
   }
   return copied.file(KUBECONFIG);
 }
 
-/** The readiness failure, with what a person needs: the service's state, nodes, the dind daemon's containers, the control plane's log. */
-async function notReady(
-  cluster: PlannedCluster,
-  client: Container,
-  server: string,
-  what: string,
-  cause: unknown,
-  state: () => Promise<string>,
-  advice: string,
-): Promise<ClusterError> {
+/**
+ * The readiness failure of a live service, with what a person needs: the service's state, the nodes, the
+ * dind daemon's containers, the control plane's log.
+ */
+async function notReady(cluster: PlannedCluster, client: Container, server: string, what: string, report: () => Promise<string>, advice: string): Promise<ClusterError> {
   const controlPlane = `${cluster.name}-control-plane`;
   const [serviceState, nodes, containers, controlPlaneLog] = await Promise.all([
-    state(),
-    observe(withKubeconfig(observing(client), cluster, server), ["kubectl", "get", "nodes", "-o", "wide", "--request-timeout=5s"]),
+    report(),
+    observe(withKubeconfig(observing(client), cluster, server), ["kubectl", "get", "nodes", "-o", "wide", "--request-timeout=10s"]),
     observe(observing(client), ["docker", "ps", "-a"]),
     observe(observing(client), ["docker", "logs", "--tail", String(LOG_TAIL_LINES), controlPlane]),
   ]);
   return new ClusterError(`Kubernetes ${cluster.kubernetes} (${cluster.name}) is not ready: ${what}`, advice, [
-    ["last failure:", ...describeFailure(cause)].join("\n"),
     section("the cluster service's state", serviceState),
     section("kubectl get nodes -o wide", nodes),
     section("docker ps -a (the Docker-in-Docker daemon)", containers),
@@ -218,21 +260,20 @@ async function notReady(
   ]);
 }
 
-/** What the cluster service published: status, heartbeat, the end of kind's and dockerd's output. */
-function clusterState(cluster: PlannedCluster, toolbox: Container): Promise<string> {
-  const reader = withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts());
-  return observe(observing(reader), ["sh", `${SCRIPTS_PATH}/cluster-state.sh`, STATE]);
-}
-
 /** Runs a diagnostic command whatever its exit code and returns its output, or why it could not run. */
 async function observe(container: Container, args: string[]): Promise<string> {
   try {
-    return await container.withExec(args, { expect: ReturnType.Any }).combinedOutput();
+    return await observed(container.withExec(args, { expect: ReturnType.Any }).combinedOutput(), args.join(" "));
   } catch (error) {
-    // exit codes 128-191 (killed by a signal) are not accepted by ReturnType.Any: keep what it printed
-    if (error instanceof ExecError) return `${`${error.stdout}${error.stderr}`.trimEnd()}\n(${args.join(" ")} exited with code ${error.exitCode})`;
+    // exit codes 128-191 (killed by a signal) are not accepted by ReturnType.Any, and a command before
+    // this one may have failed: keep what it printed, and name the command that failed
+    if (error instanceof ExecError) return `${`${error.stdout}${error.stderr}`.trimEnd()}\n(${error.cmd.join(" ")} exited with code ${error.exitCode})`;
     return `(could not run ${args.join(" ")}: ${messageOf(error)})`;
   }
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 1000)}s`;
 }
 
 function section(title: string, output: string): string {

@@ -43,14 +43,15 @@ export const kubernetesVersion = z
 
 const DURATION = /^(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 
-/** A duration such as `0s`, `90s`, `10m`, `1h` or `1h30m`, as whole seconds. */
+/** A duration such as `0s`, `90s`, `10m`, `1h` or `1h30m`, as whole seconds, at most a day. */
 const duration = z
   .string()
   .regex(DURATION, 'must be a duration such as "90s", "10m", "1h" or "1h30m"')
   .transform((d) => {
     const [, h = "0", m = "0", s = "0"] = DURATION.exec(d) ?? [];
     return Number(h) * 3600 + Number(m) * 60 + Number(s);
-  });
+  })
+  .refine((seconds) => seconds <= 86_400, "must be at most 24h");
 
 /** A time limit: a duration longer than 0s. */
 const timeLimit = duration.refine((seconds) => seconds > 0, "must be longer than 0s");

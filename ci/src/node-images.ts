@@ -25,13 +25,13 @@ export async function nodeImageFor(source: NodeImageSource, toolbox: () => Promi
 
 /**
  * `kind build node-image v<version>` (kind downloads the release binaries from dl.k8s.io) in a privileged
- * Docker-in-Docker exec, saved with `docker save`. Its inputs are the pinned toolbox, the scripts and the
- * version only, so the engine builds a version once and answers later calls from its cache.
+ * Docker-in-Docker exec, saved with `docker save`. Its inputs are the pinned toolbox, its two scripts and
+ * the version only, so the engine builds a version once and answers later calls from its cache.
  */
 function buildNodeImage(kubernetes: string, ref: string, toolbox: Container): File {
   const archive = "/out/node-image.tar";
   return toolbox
-    .withMountedDirectory(SCRIPTS_PATH, moduleScripts())
+    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["build-node-image.sh", "dockerd.sh"]))
     .withMountedCache("/var/lib/docker", dag.cacheVolume("kind-pipeline-node-image-build"), { sharing: CacheSharingMode.Private })
     .withEnvVariable("DOCKER_TLS_CERTDIR", "")
     .withExec(["sh", `${SCRIPTS_PATH}/build-node-image.sh`, `v${kubernetes}`, ref, archive], { insecureRootCapabilities: true })

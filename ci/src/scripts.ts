@@ -11,10 +11,12 @@ const SCRIPTS = new URL("../scripts/", import.meta.url);
 /** Where the scripts are in the containers that run them. */
 export const SCRIPTS_PATH = "/kind-pipeline/scripts";
 
-/** Every script of ci/scripts, by file name. */
-export function moduleScripts(): Directory {
-  return readdirSync(SCRIPTS)
-    .filter((name) => name.endsWith(".sh"))
+/**
+ * The scripts of ci/scripts, by file name: all of them, or only those named, so that a container's
+ * definition (and the engine's cache of it) changes only with the scripts it runs.
+ */
+export function moduleScripts(names?: string[]): Directory {
+  return (names ?? readdirSync(SCRIPTS).filter((name) => name.endsWith(".sh")))
     .sort()
     .reduce((dir, name) => dir.withNewFile(name, readFileSync(new URL(name, SCRIPTS), "utf8"), { permissions: 0o755 }), dag.directory());
 }

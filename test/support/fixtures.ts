@@ -14,6 +14,8 @@ export const DOWNSTREAM = /kindest\/node|kind-linux|"kind"|kubectl|docker:[^"]*d
 export interface ProjectExtras {
   /** More entries under `images:` (indented by two spaces). */
   images?: string;
+  /** The `build:` mapping's content; default `retries: 1, retryDelay: 0s`. */
+  build?: string;
   /** More top-level sections of the config. */
   config?: string;
   /** More files. */
@@ -28,7 +30,7 @@ export function threeImages(extras: ProjectExtras = {}): string {
     '  pytorch: { context: images/pytorch, buildArgs: { TORCH_VERSION: "2.7.1" } }',
     "  xgboost: { context: images/xgboost, dockerfile: build/Dockerfile }",
     extras.images ?? "",
-    "build: { retries: 1, retryDelay: 0s }",
+    `build: { ${extras.build ?? "retries: 1, retryDelay: 0s"} }`,
     extras.config ?? "",
   ];
   return projectTree({

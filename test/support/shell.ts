@@ -22,14 +22,15 @@ export function scratch(): string {
 }
 
 /**
- * Runs `sh <script> <args>` with the given stubs (program name → shell body) first on PATH. Each stub
+ * Runs `sh <script> <args>` (or another shell: `["busybox", "sh"]`) with the given stubs (program name → shell body) first on PATH. Each stub
  * records `<name> <args>` before its body runs; `$CALLS` names the record, `$SCRATCH` the scratch dir.
- * With `terminateWhen`, the script gets SIGTERM (as a stopping service does) once the check holds.
+ * With `terminateWhen`, the script gets SIGTERM (as a stopping service does) once the check holds. When
+ * the script ends, whatever it left running is killed.
  */
 export async function runScript(
   script: string,
   args: string[],
-  options: { stubs: Record<string, string>; env?: Record<string, string>; dir?: string; terminateWhen?: () => boolean },
+  options: { stubs: Record<string, string>; env?: Record<string, string>; dir?: string; terminateWhen?: () => boolean; shell?: string[] },
 ): Promise<ScriptRun> {
   const dir = options.dir ?? scratch();
   const bin = mkdtempSync(join(dir, "bin-"));
@@ -40,7 +41,16 @@ export async function runScript(
     chmodSync(join(bin, name), 0o755);
   }
   const env = { PATH: `${bin}:/usr/bin:/bin`, CALLS: calls, SCRATCH: dir, ...options.env };
-  const child = spawn("sh", [script, ...args], { env });
+  // in its own process group, so that everything it started (a heartbeat loop, stub daemons) can be ended with it
+  const [shell = "sh", ...shellArgs] = options.shell ?? ["sh"];
+  const child = spawn(shell, [...shellArgs, script, ...args], { env, detached: true });
+  const endGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // the group is already gone
+    }
+  };
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
@@ -51,9 +61,12 @@ export async function runScript(
       child.kill("SIGTERM");
     }
   }, 20);
-  const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  const code = await new Promise<number>((resolve) => child.on("close", (status) => resolve(status ?? -1)));
+  const killer = setTimeout(() => endGroup("SIGKILL"), 20_000);
+  const closed = new Promise((resolve) => child.on("close", resolve));
+  const code = await new Promise<number>((resolve) => child.on("exit", (status) => resolve(status ?? -1)));
   clearInterval(watch);
   clearTimeout(killer);
+  endGroup("SIGKILL");
+  await closed;
   return { code, stdout, stderr, calls: readFileSync(calls, "utf8").split("\n").filter(Boolean) };
 }
