@@ -54,52 +54,52 @@ async function withEngine<T>(fn: (engine: StandInEngine) => Promise<T>): Promise
   }
 }
 
-async function parallelism(): Promise<{ ratio: number; wall: number; longest: number; sum: number; concurrency: number }[]> {
+/** RUNS runs of `buildAll` over the benchmark's images, each on a fresh engine that simulates their durations. */
+async function simulatedRuns<T>(script: (engine: StandInEngine) => void, measure: (engine: StandInEngine, buildAll: () => Promise<unknown>) => Promise<T>): Promise<T[]> {
   const root = project(IMAGES);
-  const results = [];
+  const results: T[] = [];
   for (let run = 0; run < RUNS; run++) {
     results.push(
       await withEngine(async (engine) => {
         for (const [name, delayMs] of Object.entries(DURATIONS)) {
           engine.reply({ leaf: "sync", where: `images/${name}").dockerBuild` }, answer(), { delayMs });
         }
-        const wall = await engine.run(async () => {
-          const pipeline = new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml");
-          const started = performance.now();
-          await pipeline.buildAll();
-          return performance.now() - started;
-        });
-        const longest = Math.max(...Object.values(DURATIONS));
-        const sum = Object.values(DURATIONS).reduce((a, b) => a + b, 0);
-        return { ratio: wall / longest, wall, longest, sum, concurrency: engine.maxConcurrency("dockerBuild", { leaf: "sync" }) };
+        script(engine);
+        return engine.run(() => measure(engine, () => new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").buildAll()));
       }),
     );
   }
   return results;
 }
 
-async function timeToFailure(): Promise<number[]> {
-  const root = project(IMAGES);
-  const results = [];
-  for (let run = 0; run < RUNS; run++) {
-    results.push(
-      await withEngine(async (engine) => {
-        for (const [name, delayMs] of Object.entries(DURATIONS)) {
-          engine.reply({ leaf: "sync", where: `images/${name}").dockerBuild` }, answer(), { delayMs });
-        }
-        engine.reply({ leaf: "sync", where: 'images/webhook").dockerBuild' }, execFailure({ cmd: ["/bin/sh", "-c", "make"], exitCode: 2, stderr: "make: *** [all] Error 2\n" }), { delayMs: 120 });
-        engine.reply({ leaf: "sync", where: 'images/exporter").dockerBuild' }, engineError("failed to resolve source metadata: not found"), { delayMs: 250 });
-        const failedAt = await engine.run(async () => {
-          const error = await new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").buildAll().catch((e: unknown) => e);
-          if (!(error instanceof BuildFailure)) throw new Error(`expected a BuildFailure, got ${String(error)}`);
-          return engine.now();
-        });
-        const lastSettled = Math.max(...engine.find("dockerBuild", { leaf: "sync" }).map((l) => l.endedAt!));
-        return failedAt - lastSettled;
-      }),
-    );
-  }
-  return results;
+const LONGEST = Math.max(...Object.values(DURATIONS));
+const SEQUENTIAL = Object.values(DURATIONS).reduce((a, b) => a + b, 0);
+
+function parallelism(): Promise<{ ratio: number; wall: number; concurrency: number }[]> {
+  return simulatedRuns(
+    () => undefined,
+    async (engine, buildAll) => {
+      const started = performance.now();
+      await buildAll();
+      const wall = performance.now() - started;
+      return { ratio: wall / LONGEST, wall, concurrency: engine.maxConcurrency("dockerBuild", { leaf: "sync" }) };
+    },
+  );
+}
+
+function timeToFailure(): Promise<number[]> {
+  return simulatedRuns(
+    (engine) => {
+      engine.reply({ leaf: "sync", where: 'images/webhook").dockerBuild' }, execFailure({ cmd: ["/bin/sh", "-c", "make"], exitCode: 2, stderr: "make: *** [all] Error 2\n" }), { delayMs: 120 });
+      engine.reply({ leaf: "sync", where: 'images/exporter").dockerBuild' }, engineError("failed to resolve source metadata: not found"), { delayMs: 250 });
+    },
+    async (engine, buildAll) => {
+      const error = await buildAll().catch((e: unknown) => e);
+      if (!(error instanceof BuildFailure)) throw new Error(`expected a BuildFailure, got ${String(error)}`);
+      const failedAt = engine.now();
+      return failedAt - Math.max(...engine.find("dockerBuild", { leaf: "sync" }).map((l) => l.endedAt!));
+    },
+  );
 }
 
 async function planOverhead(): Promise<{ local: number[]; engine: number[]; queries: number }> {
@@ -131,7 +131,7 @@ const overhead = await planOverhead();
 
 const durations = Object.entries(DURATIONS).map(([name, d]) => `${name} ${d}`).join(", ");
 console.log(`build stage on the stand-in engine (${IMAGES.length} images, simulated ms: ${durations}); median of ${RUNS} runs`);
-console.log(`  parallelism   wall ÷ longest build = ${median(p.map((r) => r.ratio)).toFixed(3)} (worst ${Math.max(...p.map((r) => r.ratio)).toFixed(3)}; wall ${ms(median(p.map((r) => r.wall)))}, longest ${p[0]!.longest} ms, sequential would be ${p[0]!.sum} ms = ${(p[0]!.sum / p[0]!.longest).toFixed(2)}×; ${p[0]!.concurrency} builds in flight at once)`);
+console.log(`  parallelism   wall ÷ longest build = ${median(p.map((r) => r.ratio)).toFixed(3)} (worst ${Math.max(...p.map((r) => r.ratio)).toFixed(3)}; wall ${ms(median(p.map((r) => r.wall)))}, longest ${LONGEST} ms, sequential would be ${SEQUENTIAL} ms = ${(SEQUENTIAL / LONGEST).toFixed(2)}×; ${Math.min(...p.map((r) => r.concurrency))} builds in flight at once)`);
 console.log(`  time to failure  last build settled → BuildFailure caught = ${ms(median(ttf))} (worst ${ms(Math.max(...ttf))})`);
 console.log(`  config + plan, 50 images, no engine = ${ms(median(overhead.local))} median, ${ms(percentile(overhead.local, 0.95))} p95 (50 runs)`);
 console.log(`  config + plan, 50 images, through the stand-in engine (${overhead.queries} queries each) = ${ms(median(overhead.engine))} median, ${ms(percentile(overhead.engine, 0.95))} p95 (${overhead.engine.length} runs)`);
