@@ -53,7 +53,7 @@ describe("what is built from what", () => {
   });
 
   test("all builds start at once", async ({ engine }) => {
-    engine.reply({ leaf: "sync", where: "dockerBuild" }, answer(), { delayMs: 80 });
+    engine.reply({ leaf: "sync", where: "dockerBuild" }, answer(), { delayMs: 400 });
     await engine.run(() => pipelineAt(threeImages()).buildAll(ALL));
     expect(engine.maxConcurrency("dockerBuild", { leaf: "sync" })).toBe(3);
   });

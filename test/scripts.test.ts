@@ -43,8 +43,8 @@ interface ClusterOptions {
   archive?: boolean;
   cachedImage?: boolean;
   kubeconfig?: string;
-  /** The status at which the service is stopped (SIGTERM); default ready. */
-  stopAt?: string;
+  /** When the service is stopped (SIGTERM), given its status and state directory; default: once ready. */
+  stopWhen?: (status: string, state: string) => boolean;
   /** Prepares the state directory before the script runs. */
   prepare?: (state: string) => void;
   shell?: string[];
@@ -89,7 +89,7 @@ async function runClusterIn(create: string, options: ClusterOptions = {}): Promi
         readyKubeconfig = readFileSync(join(state, "kubeconfig"), "utf8");
         readyHeartbeat = readFileSync(join(state, "heartbeat"), "utf8").trim();
       }
-      return now === (options.stopAt ?? "ready");
+      return options.stopWhen ? options.stopWhen(now, state) : now === "ready";
     },
     shell: options.shell,
   });
@@ -184,8 +184,8 @@ describe.each(SHELLS)("the cluster service script, in %s", (_shell, shell) => {
   });
 
   it("stops kind at once when the service is stopped while the cluster is being created", async () => {
-    const slowCreate = 'trap \'echo "kind create stopped" >>"$CALLS"; exit 143\' TERM; sleep 30 & wait $!';
-    const run = await runCluster(slowCreate, { stopAt: "creating" });
+    const slowCreate = 'trap \'echo "kind create stopped" >>"$CALLS"; exit 143\' TERM; touch "$STATE_DIR/kind-running"; sleep 30 & wait $!';
+    const run = await runCluster(slowCreate, { stopWhen: (status, state) => status === "creating" && existsSync(join(state, "kind-running")) });
     expect(run.calls).toContain("kind create stopped");
     expect(run).toMatchObject({ code: 0, finalStatus: "stopped" });
   });
