@@ -188,6 +188,6 @@ export function functionTable(module: ScannedModule): string {
 }
 
 /** Dagger's CLI name of a function: `buildAll` → `build-all`. */
-export function kebab(name: string): string {
+function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }

@@ -209,8 +209,6 @@ export const partSchemas = { image: imageSchema, kubernetes: kubernetesFields, s
 export type PipelineConfig = z.output<typeof configSchema>;
 /** One image of the config. */
 export type ImageConfig = z.output<typeof imageSchema>;
-/** One e2e step of the config. */
-export type StepConfig = z.output<typeof stepSchema>;
 
 /** The JSON Schema of kind-pipeline.yaml as users write it (defaulted keys optional), formatted. */
 export function configJsonSchema(): string {

@@ -99,7 +99,7 @@ function nodeImageSource(kind: KindVersion, kubernetes: string, fallback: "build
 }
 
 /** The Kind cluster name for a version: `<name>-1-37-0` (dots are not allowed in every place a name goes). */
-export function clusterName(base: string, kubernetes: string): string {
+function clusterName(base: string, kubernetes: string): string {
   return `${base}-${kubernetes.replaceAll(".", "-")}`;
 }
 
