@@ -30,7 +30,7 @@ describe("npm run plan", () => {
       "   - xgboost: skipped (optional; select it with --images)",
       "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
     ]);
-    expect(result.stdout).toMatch(/jax-smoke: needs jax; runs sh test\/e2e\/run\.sh jax; timeout 10m/);
+    expect(result.stdout).toMatch(/jax-smoke: runs \["sh","test\/e2e\/run\.sh","jax"\]; image the pinned step image \(kubectl, kind, helm, kustomize, docker\); needs jax; timeout 10m/);
   });
 
   it("takes --kubernetes and --images, repeated or comma-separated", async () => {

@@ -64,12 +64,27 @@ describe("invalid configs name the exact path of each problem", () => {
     ["an e2e command given as one string", `${JAX}e2e:\n  - { name: smoke, run: "sh t.sh" }\n`, "e2e.0.run", /must be a list, not a string/],
     ["an e2e step without a command", `${JAX}e2e:\n  - { name: smoke, run: [] }\n`, "e2e.0.run", /list of arguments/],
     ["a malformed timeout", `${JAX}e2e:\n  - { name: smoke, run: [x], timeout: 10 minutes }\n`, "e2e.0.timeout", /duration such as "90s"/],
-    ["a zero timeout", `${JAX}e2e:\n  - { name: smoke, run: [x], timeout: 0s }\n`, "e2e.0.timeout", /longer than 0s/],
+    ["a zero timeout", `${JAX}e2e:\n  - { name: smoke, run: [x], timeout: 0s }\n`, "e2e.0.timeout", /^a time limit is required: 0s would mean none; give one such as "10m"$/],
     ["a duplicate step name", `${JAX}e2e:\n  - { name: smoke, run: [x] }\n  - { name: smoke, run: [y] }\n`, "e2e.1.name", /duplicate step name "smoke" \(also e2e\.0\.name\)/],
     ["a step env name that is not a variable", `${JAX}e2e:\n  - { name: smoke, run: [x], env: { "A-B": c } }\n`, "e2e.0.env.A-B", /variable name/],
     ["an uppercase registry", `${JAX}publish: { registry: GHCR.io, repository: example/x }\n`, "publish.registry", /registry host/],
     ["an uppercase repository", `${JAX}publish: { registry: ghcr.io, repository: Example/X }\n`, "publish.repository", /lowercase repository path/],
-    ["an unknown top-level key", `${JAX}tests: []\n`, "tests", /unknown key \(expected one of: images, kubernetes, cluster, build, e2e, publish\)/],
+    ["an unknown top-level key", `${JAX}tests: []\n`, "tests", /unknown key \(expected one of: images, kubernetes, cluster, build, e2e, preload, publish\)/],
+    ["an in-cluster ref tagged latest", "images:\n  jax: { context: images/jax, ref: ghcr.io/x/jax:latest }\n", "images.jax.ref", /^must not be tagged latest: Kubernetes pulls such an image \(imagePullPolicy: Always\), so the loaded one ends in ImagePullBackOff; use a tag such as :test$/],
+    ["an untagged in-cluster ref", "images:\n  jax: { context: images/jax, ref: ghcr.io/x/jax }\n", "images.jax.ref", /^must carry a tag \(e\.g\. ghcr\.io\/x\/jax:test\): an untagged reference means :latest/],
+    ["an in-cluster ref with a digest", `images:\n  jax: { context: images/jax, ref: "ghcr.io/x/jax:t@sha256:${"a".repeat(64)}" }\n`, "images.jax.ref", /must not carry a digest: the image is built here/],
+    ["an in-cluster ref that is no reference", "images:\n  jax: { context: images/jax, ref: 'Ghcr.io/X Y' }\n", "images.jax.ref", /must be an image reference such as ghcr\.io\/example\/manager:test/],
+    ["a preload tagged latest", `${JAX}preload: [registry.k8s.io/pause:latest]\n`, "preload.0", /must not be tagged latest/],
+    ["a step that needs a step", `${JAX}e2e:\n  - { name: deploy, run: [x] }\n  - { name: suite, needs: [deploy], run: [y] }\n`, "e2e.1.needs.0", /^"deploy" is a step, and needs lists images; to run after step deploy, use after: \[deploy\]$/],
+    ["a step after an unknown step", `${JAX}e2e:\n  - { name: deploy, run: [x] }\n  - { name: suite, after: [deplyo], run: [y] }\n`, "e2e.1.after.0", /^unknown step "deplyo" \(did you mean "deploy"\?\) \(steps: deploy, suite\)$/],
+    ["a step after an image", `${JAX}e2e:\n  - { name: suite, after: [jax], run: [y] }\n`, "e2e.0.after.0", /"jax" is an image: list it in needs/],
+    ["a step after itself", `${JAX}e2e:\n  - { name: suite, after: [suite], run: [y] }\n`, "e2e.0.after.0", /^a step cannot run after itself$/],
+    ["steps after each other in a cycle", `${JAX}e2e:\n  - { name: a, after: [c], run: [x] }\n  - { name: b, after: [a], run: [x] }\n  - { name: c, after: [b], run: [x] }\n`, "e2e.0.after", /^steps wait for each other in a cycle: a → c → b → a$/],
+    ["a step secret given as plain text", `${JAX}e2e:\n  - { name: s, run: [x], secrets: { TOKEN: hunter2 } }\n`, "e2e.0.secrets.TOKEN", /Dagger secret reference/],
+    ["a step secret name that is not a variable", `${JAX}e2e:\n  - { name: s, run: [x], secrets: { "A-B": "env://X" } }\n`, "e2e.0.secrets.A-B", /variable name/],
+    ["a step on a version the run does not have", `${JAX}kubernetes: { versions: ["1.37.0"] }\ne2e:\n  - { name: s, run: [x], kubernetes: ["1.36.4"] }\n`, "e2e.0.kubernetes.0", /^1\.36\.4 is not in kubernetes\.versions \(1\.37\.0\)$/],
+    ["a step with an empty version list", `${JAX}e2e:\n  - { name: s, run: [x], kubernetes: [] }\n`, "e2e.0.kubernetes", /at least one version, or be left out/],
+    ["one build secret id for two references", "images:\n  jax: { context: images/jax, secrets: { pip: env://A } }\n  pytorch: { context: images/pytorch, secrets: { pip: env://B } }\n", "images.pytorch.secrets.pip", /^secret id "pip" is env:\/\/B here but env:\/\/A in images\.jax: a secret id names one secret for every image/],
     ["a document that is a list", "- images\n", "", /must be a mapping, not a list/],
   ];
 
@@ -124,6 +139,7 @@ describe("valid configs normalize as documented", () => {
       cluster: { name: "kind-pipeline", workers: 1, nodeLabels: {} },
       build: { retries: 1, retryDelay: 5, timeout: 1800 },
       e2e: [],
+      preload: [],
     });
   });
 
@@ -136,7 +152,7 @@ describe("valid configs normalize as documented", () => {
         'kubernetes: { versions: [v1.36.4, "1.38.0"] }',
         "build: { retryDelay: 1m30s }",
         "e2e:",
-        "  - { name: smoke, needs: [jax], run: [sh, run.sh], timeout: 1h30m, env: { LEVEL: debug } }",
+        "  - { name: smoke, needs: [jax], run: [sh, run.sh], timeout: 1h30m, env: { LEVEL: debug }, kubernetes: [v1.38.0] }",
         "publish: { registry: ghcr.io, repository: example/kind-pipeline }",
       ].join("\n"),
       tree,
@@ -145,7 +161,7 @@ describe("valid configs normalize as documented", () => {
     expect(config.images.jax).toMatchObject({ context: "images/jax", secrets: { pip: "env://PIP_TOKEN" } });
     expect(config.kubernetes.versions).toEqual(["1.36.4", "1.38.0"]);
     expect(config.build.retryDelay).toBe(90);
-    expect(config.e2e[0]).toEqual({ name: "smoke", needs: ["jax"], run: ["sh", "run.sh"], timeout: 5400, env: { LEVEL: "debug" } });
+    expect(config.e2e[0]).toEqual({ name: "smoke", needs: ["jax"], after: [], run: ["sh", "run.sh"], timeout: 5400, env: { LEVEL: "debug" }, secrets: {}, kubernetes: ["1.38.0"] });
     expect(config.publish).toEqual({ registry: "ghcr.io", repository: "example/kind-pipeline", platforms: ["linux/amd64"] });
   });
 

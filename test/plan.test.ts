@@ -38,7 +38,7 @@ describe("default selection", () => {
     expect(p.skippedImages).toEqual([{ name: "pytorch", reason: "optional" }]);
     expect(p.clusters.map((c) => c.kubernetes)).toEqual(["1.37.0"]);
     expect(p.steps.map((s) => s.name)).toEqual(["operator", "jax-smoke"]);
-    expect(p.skippedSteps).toEqual([{ name: "pytorch-smoke", missing: ["pytorch"] }]);
+    expect(p.skippedSteps).toEqual([{ name: "pytorch-smoke", reason: "needs pytorch, not selected" }]);
   });
 
   it("carries what each build depends on, the Dockerfile relative to its context", async () => {
@@ -118,13 +118,56 @@ describe("renderPlan", () => {
         "   - pytorch: skipped (optional; select it with --images)",
         "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
         "   - 1.38.0: kind-pipeline-1-38-0, 1 control plane + 2 workers, node image built from Kubernetes v1.38.0 release binaries (kind build node-image; none is published)",
-        "3. load — manager, jax into each cluster (planned: not run by this version of kind-pipeline)",
-        "4. e2e — 2 steps, each after the images it needs are loaded (planned: not run by this version of kind-pipeline)",
-        "   - operator: needs manager; runs go test ./test/e2e/...; timeout 15m",
-        "   - jax-smoke: needs manager, jax; runs sh test/e2e/run.sh jax; timeout 10m",
+        "3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry",
+        "   - manager as kind-pipeline.local/manager:build-<hash of its build inputs>",
+        "   - jax as kind-pipeline.local/jax:build-<hash of its build inputs>",
+        "4. e2e — 2 steps, one at a time on each cluster, in this order; a failed step skips the steps after it",
+        '   - operator: runs ["go","test","./test/e2e/..."]; image the pinned step image (kubectl, kind, helm, kustomize, docker); needs manager; timeout 15m',
+        '   - jax-smoke: runs ["sh","test/e2e/run.sh","jax"]; image the pinned step image (kubectl, kind, helm, kustomize, docker); needs manager, jax; timeout 10m',
         "   - pytorch-smoke: skipped (needs pytorch, not selected)",
+        "5. report — summary.md, junit.xml, step logs, artifacts and, after a failure, diagnostics",
         "",
       ].join("\n"),
     );
+  });
+});
+
+describe("steps after steps, on some versions, with preloads", () => {
+  const PINNED = `docker.io/library/busybox:1.37.0@sha256:${"b".repeat(64)}`;
+  const YAML = `
+images:
+  manager: { context: ., dockerfile: cmd/manager/Dockerfile, ref: "ghcr.io/example/manager:test" }
+  pytorch: { context: images/pytorch, optional: true }
+kubernetes: { versions: ["1.37.0", "1.36.4"] }
+preload: ["registry.k8s.io/pause:3.10", "${PINNED}"]
+e2e:
+  - { name: suite, needs: [manager], after: [deploy], run: [go, test, ./test/e2e/..., "--label-filter=smoke && !slow"], timeout: 15m, secrets: { HF_TOKEN: "env://HF_TOKEN" } }
+  - { name: deploy, needs: [manager], run: [kubectl, apply, -k, config/default], env: { LOG_LEVEL: debug } }
+  - { name: torch, needs: [pytorch], after: [deploy], run: [sh, t.sh], kubernetes: ["1.37.0"], image: "python:3.12" }
+  - { name: torch-report, after: [torch], run: [sh, report.sh] }
+`;
+
+  it("orders steps after the steps they name, then in file order, and leaves out a step after a left-out one", async () => {
+    const p = await plan({}, YAML);
+    expect(p.steps.map((s) => s.name)).toEqual(["deploy", "suite"]);
+    expect(p.skippedSteps).toEqual([
+      { name: "torch", reason: "needs pytorch, not selected" },
+      { name: "torch-report", reason: "runs after torch, which is left out" },
+    ]);
+    const all = await plan({ images: ["manager", "pytorch"] }, YAML);
+    expect(all.steps.map((s) => s.name)).toEqual(["deploy", "suite", "torch", "torch-report"]);
+    expect(all.steps[2]).toMatchObject({ kubernetes: ["1.37.0"], image: "python:3.12", after: ["deploy"] });
+  });
+
+  it("prints refs, preloads with a warning when not pinned, argv with its boundaries, env and secret names but never their values", async () => {
+    const text = renderPlan(await plan({}, YAML));
+    expect(text).toContain("   - manager as ghcr.io/example/manager:test\n");
+    expect(text).toContain("   - registry.k8s.io/pause:3.10 (preload, pulled by the engine); warning: not pinned by digest, so its content can change between runs\n");
+    expect(text).toContain(`   - ${PINNED} (preload, pulled by the engine)\n`);
+    expect(text).toContain('   - deploy: runs ["kubectl","apply","-k","config/default"]; image the pinned step image (kubectl, kind, helm, kustomize, docker); needs manager; env LOG_LEVEL; timeout 10m\n');
+    expect(text).toContain('   - suite: runs ["go","test","./test/e2e/...","--label-filter=smoke && !slow"]; image the pinned step image (kubectl, kind, helm, kustomize, docker); needs manager; after deploy; secret env HF_TOKEN; timeout 15m\n');
+    expect(text).not.toMatch(/env:\/\/HF_TOKEN|debug/);
+    const all = renderPlan(await plan({ images: ["manager", "pytorch"] }, YAML));
+    expect(all).toContain('   - torch: runs ["sh","t.sh"]; image python:3.12 (+ kubectl); needs pytorch; after deploy; only on 1.37.0; timeout 10m\n');
   });
 });

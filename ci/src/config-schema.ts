@@ -53,8 +53,41 @@ const duration = z
   })
   .refine((seconds) => seconds <= 86_400, "must be at most 24h");
 
-/** A time limit: a duration longer than 0s. */
-const timeLimit = duration.refine((seconds) => seconds > 0, "must be longer than 0s");
+/** A time limit: a duration longer than 0s (every wait has a bound; none means a stuck run never ends). */
+const timeLimit = duration.refine((seconds) => seconds > 0, 'a time limit is required: 0s would mean none; give one such as "10m"');
+
+/** A Dagger secret reference: where Dagger reads a secret at call time, never the secret itself. */
+const secretReference = z
+  .string()
+  .regex(
+    /^(env|file|cmd|op|vault|libsecret):\/\/.+$/,
+    'must be a Dagger secret reference such as "env://NPM_TOKEN" or "file://./token", never the secret itself',
+  );
+
+/**
+ * An image reference `[registry[:port]/]repository[:tag][@sha256:digest]` (the grammar of
+ * distribution/reference, lowercase repository), parsed into its parts.
+ */
+const IMAGE_REFERENCE =
+  /^(?:((?:[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)*(?::\d+)?)\/)??([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/;
+
+/** The tag and digest of an image reference, or undefined when it is not one. */
+export function imageReferenceParts(ref: string): { tag?: string; digest?: string } | undefined {
+  const match = IMAGE_REFERENCE.exec(ref);
+  return match ? { tag: match[5], digest: match[6] } : undefined;
+}
+
+const LATEST_REASON =
+  "Kubernetes pulls such an image (imagePullPolicy: Always), so the loaded one ends in ImagePullBackOff";
+
+/** A reference with an explicit tag other than `latest`: what a pod can use without pulling. */
+const taggedReference = (what: string) =>
+  z.string().superRefine((ref, ctx) => {
+    const parts = imageReferenceParts(ref);
+    if (!parts) ctx.addIssue({ code: "custom", message: `must be an image reference such as ghcr.io/example/${what}:test` });
+    else if (!parts.tag) ctx.addIssue({ code: "custom", message: `must carry a tag (e.g. ${ref.split("@")[0]}:test): an untagged reference means :latest, and ${LATEST_REASON}` });
+    else if (parts.tag === "latest") ctx.addIssue({ code: "custom", message: `must not be tagged latest: ${LATEST_REASON}; use a tag such as :test` });
+  });
 
 const imageSchema = z
   .strictObject({
@@ -69,21 +102,20 @@ const imageSchema = z
       .optional()
       .describe("Build stage to stop at (FROM … AS <target>)."),
     secrets: z
-      .record(
-        z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a secret id as used in RUN --mount=type=secret,id=<id>"),
-        z
-          .string()
-          .regex(
-            /^(env|file|cmd|op|vault|libsecret):\/\/.+$/,
-            'must be a Dagger secret reference such as "env://NPM_TOKEN" or "file://./token", never the secret itself',
-          ),
-      )
+      .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a secret id as used in RUN --mount=type=secret,id=<id>"), secretReference)
       .default({})
       .describe("Build secrets: id (as in RUN --mount=type=secret,id=<id>) → where Dagger reads it (env://, file://, cmd://, op://, vault://)."),
     optional: z
       .boolean()
       .default(false)
       .describe("Built, loaded and tested only when selected (--images), not by default."),
+    ref: taggedReference("manager")
+      .refine((ref) => !imageReferenceParts(ref)?.digest, "must not carry a digest: the image is built here, so its digest is not known in advance")
+      .optional()
+      .describe(
+        "The reference the image carries inside the cluster, as the project's manifests use it (e.g. ghcr.io/example/manager:test); " +
+          "steps get it as IMAGE_<NAME>. Default: kind-pipeline.local/<name>:build-<hash of the build's inputs>. Never latest.",
+      ),
   })
   .describe("A container image built from a Dockerfile.");
 
@@ -156,19 +188,38 @@ const stepSchema = z
   .strictObject({
     name: dnsLabel.describe("Step name, unique."),
     needs: z.array(dnsLabel).default([]).describe("Images the step uses; it runs only when all of them are selected."),
+    after: z
+      .array(dnsLabel)
+      .default([])
+      .describe("Steps that must pass first (e.g. a deploy step); if one fails or is skipped, this step is skipped."),
     run: z
       .array(z.string().min(1, "must not be empty"))
       .min(1, "must be a command as a list of arguments, e.g. [sh, test/e2e/run.sh, jax]")
-      .describe("Command as an argument list, run from the source root with KUBECONFIG and IMAGE_<NAME> set."),
-    timeout: timeLimit.prefault("10m").describe("Time limit, e.g. 10m."),
+      .describe(
+        "Command as an argument list, run from the source root with KUBECONFIG, IMAGE_<NAME>, KIND_CLUSTER_NAME, " +
+          "KUBERNETES_VERSION and KIND_PIPELINE_ARTIFACTS (a directory whose files land in the report) set.",
+      ),
+    timeout: timeLimit.prefault("10m").describe("Time limit, e.g. 10m; the step is stopped and reported as timed out past it."),
     env: z.record(envName, stringValue).default({}).describe("Extra environment variables."),
+    secrets: z
+      .record(envName, secretReference)
+      .default({})
+      .describe("Secret environment variables: name → Dagger secret reference, passed by the caller with --secrets."),
+    kubernetes: z
+      .array(kubernetesVersion)
+      .min(1, "must list at least one version, or be left out to run on every version")
+      .optional()
+      .describe("Kubernetes versions to run this step on (default: every version of the run)."),
     image: z
       .string()
       .min(1)
       .optional()
-      .describe("Container image to run the step in (kubectl is added); default: a pinned image with sh and kubectl."),
+      .describe(
+        "Container image to run the step in (kubectl is added; it needs a `timeout` program, as every coreutils or busybox image has); " +
+          "default: a pinned image with kubectl, kind, helm, kustomize and the docker CLI.",
+      ),
   })
-  .describe("An end-to-end test step, run against the cluster after its images are loaded.");
+  .describe("An end-to-end step (a deploy or a test suite), run against the cluster after the images are loaded, one at a time.");
 
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d+)?$/;
 const REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
@@ -197,7 +248,11 @@ export const configSchema = z
     kubernetes: kubernetesSchema.describe("Kubernetes versions and the kind release that runs them."),
     cluster: clusterSchema.describe("Shape of the Kind cluster."),
     build: buildSchema.describe("Image build policy."),
-    e2e: z.array(stepSchema).default([]).describe("End-to-end test steps."),
+    e2e: z.array(stepSchema).default([]).describe("End-to-end steps, run one at a time per cluster, in `after` order then file order."),
+    preload: z
+      .array(taggedReference("pause"))
+      .default([])
+      .describe("Outside images pulled by the engine and loaded into every node before any step; pin them by digest (name:tag@sha256:…)."),
     publish: publishSchema.optional().describe("Where images are published."),
   })
   .describe("kind-pipeline: build images, start a Kind cluster for each Kubernetes version, load the images, run e2e steps.");

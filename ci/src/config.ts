@@ -112,31 +112,89 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
 }
 
 /**
- * Checks between sections: every `needs` is a configured image, step names and versions are unique, and
- * versions have node images when building one is not allowed. Each field is read on its own, so these
- * problems are reported together with the schema's, even when a neighbouring field is wrong.
+ * Checks between sections: every `needs` is a configured image, every `after` a step (without cycles),
+ * step names and versions are unique, versions have node images when building one is not allowed, and
+ * no build secret id stands for two references. Each field is read on its own, so these problems are
+ * reported together with the schema's, even when a neighbouring field is wrong.
  */
 function checkReferences(raw: unknown): ConfigProblem[] {
+  const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
+  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw)];
+}
+
+/** The steps' references: names unique, `needs` images, `after` steps without cycles, `kubernetes` configured. */
+function checkSteps(raw: unknown, versions: (string | undefined)[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const images = Object.keys(asRecord(valueAt(raw, ["images"])));
-  const { name: stepName, needs: stepNeeds } = partSchemas.step.shape;
-  const firstStepNamed = new Map<string, number>();
-  asArray(valueAt(raw, ["e2e"])).forEach((step, i) => {
-    const name = stepName.safeParse(valueAt(step, ["name"]));
-    if (name.success && firstStepNamed.has(name.data)) {
-      problems.push({ path: `e2e.${i}.name`, message: `duplicate step name "${name.data}" (also e2e.${firstStepNamed.get(name.data)}.name)` });
-    } else if (name.success) firstStepNamed.set(name.data, i);
-    const needs = stepNeeds.safeParse(valueAt(step, ["needs"]));
-    (needs.success ? needs.data : []).forEach((need, j) => {
+  const { name: nameField, needs: needsField, after: afterField, kubernetes: versionsField } = partSchemas.step.shape;
+  const steps = asArray(valueAt(raw, ["e2e"])).map((step) => ({
+    name: nameField.safeParse(valueAt(step, ["name"])).data,
+    needs: needsField.safeParse(valueAt(step, ["needs"])).data ?? [],
+    after: afterField.safeParse(valueAt(step, ["after"])).data ?? [],
+    kubernetes: versionsField.safeParse(valueAt(step, ["kubernetes"])).data ?? [],
+  }));
+  const names = steps.flatMap((s) => (s.name ? [s.name] : []));
+  const configuredVersions = versions.filter((v) => v !== undefined);
+  steps.forEach((step, i) => {
+    const first = names.indexOf(step.name ?? "");
+    if (step.name && steps.findIndex((s) => s.name === step.name) !== i) {
+      problems.push({ path: `e2e.${i}.name`, message: `duplicate step name "${step.name}" (also e2e.${first}.name)` });
+    }
+    step.needs.forEach((need, j) => {
       if (images.includes(need)) return;
-      const known = images.join(", ") || "none";
-      problems.push({ path: `e2e.${i}.needs.${j}`, message: `unknown image "${need}"${didYouMean(need, images)} (configured images: ${known})` });
+      const message = names.includes(need)
+        ? `"${need}" is a step, and needs lists images; to run after step ${need}, use after: [${need}]`
+        : `unknown image "${need}"${didYouMean(need, images)} (configured images: ${images.join(", ") || "none"})`;
+      problems.push({ path: `e2e.${i}.needs.${j}`, message });
+    });
+    step.after.forEach((before, j) => {
+      if (before === step.name) problems.push({ path: `e2e.${i}.after.${j}`, message: "a step cannot run after itself" });
+      else if (!names.includes(before)) {
+        const hint = images.includes(before) ? `; "${before}" is an image: list it in needs` : didYouMean(before, names);
+        problems.push({ path: `e2e.${i}.after.${j}`, message: `unknown step "${before}"${hint} (steps: ${names.join(", ")})` });
+      }
+    });
+    step.kubernetes.forEach((version, j) => {
+      if (configuredVersions.length > 0 && !configuredVersions.includes(version)) {
+        problems.push({ path: `e2e.${i}.kubernetes.${j}`, message: `${version} is not in kubernetes.versions (${configuredVersions.join(", ")})` });
+      }
     });
   });
+  const cycle = findCycle(steps.map((s) => ({ name: s.name ?? "", after: s.after.filter((a) => a !== s.name) })));
+  if (cycle) {
+    const at = steps.findIndex((s) => s.name === cycle[0]);
+    problems.push({ path: `e2e.${at}.after`, message: `steps wait for each other in a cycle: ${cycle.join(" → ")}` });
+  }
+  return problems;
+}
+
+/** A cycle of `after` edges, as the names along it (first name repeated at the end), if there is one. */
+function findCycle(steps: { name: string; after: string[] }[]): string[] | undefined {
+  const afterOf = new Map(steps.map((s) => [s.name, s.after]));
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): string[] | undefined => {
+    if (path.includes(name)) return [...path.slice(path.indexOf(name)), name];
+    if (done.has(name)) return undefined;
+    for (const before of afterOf.get(name) ?? []) {
+      const cycle = visit(before, [...path, name]);
+      if (cycle) return cycle;
+    }
+    done.add(name);
+    return undefined;
+  };
+  for (const { name } of steps) {
+    const cycle = visit(name, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+/** Versions unique, and published by kind when building a node image is not allowed. */
+function checkVersions(raw: unknown, versions: (string | undefined)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   const { kind: kindField, nodeImageFallback: fallbackField } = partSchemas.kubernetes.shape;
   const kind = kindField.safeParse(valueAt(raw, ["kubernetes", "kind"]));
   const fallback = fallbackField.safeParse(valueAt(raw, ["kubernetes", "nodeImageFallback"]));
-  const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
   versions.forEach((version, i) => {
     if (version === undefined) return;
     if (versions.indexOf(version) !== i) {
@@ -146,6 +204,27 @@ function checkReferences(raw: unknown): ConfigProblem[] {
     }
   });
   return problems;
+}
+
+/**
+ * A build secret id stands for one reference across all images: the engine identifies a named secret by
+ * the module and its name, and the last `setSecret` wins (core/schema/secret.go), so two images mapping
+ * one id to two references could each read the other's token.
+ */
+function checkBuildSecretIds(raw: unknown): ConfigProblem[] {
+  const seen = new Map<string, { image: string; reference: string }>();
+  return Object.entries(asRecord(valueAt(raw, ["images"]))).flatMap(([image, config]) =>
+    Object.entries(asRecord(valueAt(config, ["secrets"]))).flatMap(([id, reference]) => {
+      if (typeof reference !== "string") return [];
+      const first = seen.get(id);
+      if (!first) seen.set(id, { image, reference });
+      if (!first || first.reference === reference) return [];
+      return [{
+        path: `images.${image}.secrets.${id}`,
+        message: `secret id "${id}" is ${reference} here but ${first.reference} in images.${first.image}: a secret id names one secret for every image (the engine keeps the last one set under a name); give this one another id, in its Dockerfile too`,
+      }];
+    }),
+  );
 }
 
 /** The message for a version kind publishes no node image for, when building one is not allowed. */

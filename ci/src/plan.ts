@@ -4,7 +4,7 @@
  * the executed pipeline cannot drift apart.
  */
 import { ConfigError, dockerfilePath, unpublishedVersionMessage, type ConfigProblem } from "./config.js";
-import { kubernetesVersion, type PipelineConfig } from "./config-schema.js";
+import { imageReferenceParts, kubernetesVersion, type PipelineConfig } from "./config-schema.js";
 import { publishedNodeImage, type KindVersion } from "./releases.js";
 
 /** Which Kubernetes versions and images to run; omitted parts come from the config. */
@@ -28,6 +28,8 @@ export interface PlannedImage {
   target?: string;
   /** Build secret id → Dagger secret reference. */
   secrets: Record<string, string>;
+  /** The reference it carries in the cluster, when the config sets one (else derived from its build inputs). */
+  ref?: string;
 }
 
 /** Where the node image of a Kubernetes version comes from. */
@@ -42,13 +44,18 @@ export interface PlannedCluster {
   nodeLabels: Record<string, string>;
 }
 
-/** An e2e step and the images it needs. */
+/** An e2e step: the images it needs, the steps it runs after, what it runs. */
 export interface PlannedStep {
   name: string;
   needs: string[];
+  after: string[];
   run: string[];
   timeoutSeconds: number;
   env: Record<string, string>;
+  /** Secret environment variable → Dagger secret reference. */
+  secrets: Record<string, string>;
+  /** The versions it runs on; every version of the run when absent. */
+  kubernetes?: string[];
   image?: string;
 }
 
@@ -59,9 +66,12 @@ export interface Plan {
   /** Configured images left out of this run, and why. */
   skippedImages: { name: string; reason: string }[];
   clusters: PlannedCluster[];
+  /** The steps, in the order they run on a cluster: `after` order, then file order. */
   steps: PlannedStep[];
-  /** Steps left out because an image they need is not selected. */
-  skippedSteps: { name: string; missing: string[] }[];
+  /** Steps left out because an image they need is not selected, or a step they run after is left out. */
+  skippedSteps: { name: string; reason: string }[];
+  /** Outside images loaded into every node before any step. */
+  preload: string[];
   build: { retries: number; retryDelaySeconds: number; timeoutSeconds: number };
 }
 
@@ -69,7 +79,7 @@ export interface Plan {
 export function planPipeline(config: PipelineConfig, selection: Selection = {}): Plan {
   const names = selectImages(config, selection.images);
   const versions = selectVersions(config, selection.kubernetes);
-  const steps = config.e2e.filter((step) => step.needs.every((need) => names.includes(need)));
+  const { steps, skippedSteps } = selectSteps(config, names);
   return {
     kind: config.kubernetes.kind,
     images: names.map((name) => planImage(name, config)),
@@ -83,12 +93,56 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
       workers: config.cluster.workers,
       nodeLabels: config.cluster.nodeLabels,
     })),
-    steps: steps.map(({ name, needs, run, timeout, env, image }) => ({ name, needs, run, timeoutSeconds: timeout, env, ...(image && { image }) })),
-    skippedSteps: config.e2e
-      .filter((step) => !steps.includes(step))
-      .map(({ name, needs }) => ({ name, missing: needs.filter((need) => !names.includes(need)) })),
+    steps: runOrder(steps).map(({ timeout, image, kubernetes, ...step }) => ({
+      ...step,
+      timeoutSeconds: timeout,
+      ...(kubernetes && { kubernetes }),
+      ...(image && { image }),
+    })),
+    skippedSteps,
+    preload: config.preload,
     build: { retries: config.build.retries, retryDelaySeconds: config.build.retryDelay, timeoutSeconds: config.build.timeout },
   };
+}
+
+type StepConfig = PipelineConfig["e2e"][number];
+
+/**
+ * The steps whose images are all selected, and whose `after` steps are kept too; the others with the
+ * reason they are left out (a step after a left-out step is left out: it would run without its deploy).
+ */
+function selectSteps(config: PipelineConfig, images: string[]): { steps: StepConfig[]; skippedSteps: { name: string; reason: string }[] } {
+  const skipped = new Map<string, string>();
+  for (const step of config.e2e) {
+    const missing = step.needs.filter((need) => !images.includes(need));
+    if (missing.length > 0) skipped.set(step.name, `needs ${missing.join(", ")}, not selected`);
+  }
+  // `after` edges have no cycles (config validation), so this settles within as many passes as steps
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const step of config.e2e) {
+      const before = step.after.find((name) => skipped.has(name));
+      if (!skipped.has(step.name) && before) {
+        skipped.set(step.name, `runs after ${before}, which is left out`);
+        changed = true;
+      }
+    }
+  }
+  return {
+    steps: config.e2e.filter((step) => !skipped.has(step.name)),
+    skippedSteps: config.e2e.flatMap((step) => (skipped.has(step.name) ? [{ name: step.name, reason: skipped.get(step.name)! }] : [])),
+  };
+}
+
+/** Steps in the order they run: each after its `after` steps, otherwise in file order. */
+function runOrder(steps: StepConfig[]): StepConfig[] {
+  const ordered: StepConfig[] = [];
+  const pending = [...steps];
+  while (pending.length > 0) {
+    const next = pending.findIndex((step) => step.after.every((name) => ordered.some((done) => done.name === name)));
+    ordered.push(...pending.splice(Math.max(next, 0), 1)); // -1 only for a cycle, which validation refuses
+  }
+  return ordered;
 }
 
 /** Where the node image for a version comes from under the fallback policy; undefined when it is unavailable. */
@@ -113,6 +167,7 @@ function planImage(name: string, config: PipelineConfig): PlannedImage {
     buildArgs: image.buildArgs,
     ...(image.target && { target: image.target }),
     secrets: image.secrets,
+    ...(image.ref && { ref: image.ref }),
   };
 }
 
@@ -157,13 +212,12 @@ function argumentError(problems: ConfigProblem[]): ConfigError {
   return new ConfigError("arguments", problems);
 }
 
-/** Marks the stages of the plan this version of the module does not run yet. */
-const NOT_YET = "planned: not run by this version of kind-pipeline";
+/** The repository of an image's in-cluster reference when the config sets none. */
+export const DEFAULT_REF_REPOSITORY = "kind-pipeline.local";
 
 /** The plan as text, stage by stage in dependency order. */
 export function renderPlan(plan: Plan): string {
   const out: string[] = [];
-  const list = (items: string[]) => items.join(", ") || "none";
   out.push(`1. build — ${count(plan.images.length, "image")} in parallel; all must succeed before any later stage starts`);
   for (const image of plan.images) {
     const details = [
@@ -181,12 +235,24 @@ export function renderPlan(plan: Plan): string {
     const nodes = `1 control plane + ${count(cluster.workers, "worker")}`;
     out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(cluster.nodeImage)}`);
   }
-  out.push(`3. load — ${list(plan.images.map((i) => i.name))} into each cluster (${NOT_YET})`);
-  out.push(`4. e2e — ${count(plan.steps.length, "step")}, each after the images it needs are loaded (${NOT_YET})`);
+  out.push(`3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry`);
+  for (const image of plan.images) out.push(`   - ${image.name} as ${image.ref ?? `${DEFAULT_REF_REPOSITORY}/${image.name}:build-<hash of its build inputs>`}`);
+  for (const ref of plan.preload) out.push(`   - ${ref} (preload, pulled by the engine)${imageReferenceParts(ref)?.digest ? "" : "; warning: not pinned by digest, so its content can change between runs"}`);
+  out.push(`4. e2e — ${count(plan.steps.length, "step")}, one at a time on each cluster, in this order; a failed step skips the steps after it`);
   for (const step of plan.steps) {
-    out.push(`   - ${step.name}: needs ${list(step.needs)}; runs ${step.run.join(" ")}; timeout ${formatSeconds(step.timeoutSeconds)}`);
+    const details = [
+      `image ${step.image ? `${step.image} (+ kubectl)` : "the pinned step image (kubectl, kind, helm, kustomize, docker)"}`,
+      step.needs.length > 0 && `needs ${step.needs.join(", ")}`,
+      step.after.length > 0 && `after ${step.after.join(", ")}`,
+      step.kubernetes && `only on ${step.kubernetes.join(", ")}`,
+      Object.keys(step.env).length > 0 && `env ${Object.keys(step.env).join(" ")}`,
+      Object.keys(step.secrets).length > 0 && `secret env ${Object.keys(step.secrets).join(" ")}`,
+      `timeout ${formatSeconds(step.timeoutSeconds)}`,
+    ].filter(Boolean);
+    out.push(`   - ${step.name}: runs ${JSON.stringify(step.run)}; ${details.join("; ")}`);
   }
-  for (const { name, missing } of plan.skippedSteps) out.push(`   - ${name}: skipped (needs ${list(missing)}, not selected)`);
+  for (const { name, reason } of plan.skippedSteps) out.push(`   - ${name}: skipped (${reason})`);
+  out.push(`5. report — summary.md, junit.xml, step logs, artifacts and, after a failure, diagnostics`);
   return out.join("\n") + "\n";
 }
 
