@@ -8,7 +8,7 @@ import { describe, expect } from "vitest";
 import { parse } from "yaml";
 import { BuildFailure } from "../ci/src/build.js";
 import { ClusterError } from "../ci/src/cluster-error.js";
-import { hostKubeconfig, startCluster, type Patience } from "../ci/src/cluster.js";
+import { hostKubeconfig, isLive, startCluster, type LiveCluster, type Patience } from "../ci/src/cluster.js";
 import { ConfigError } from "../ci/src/config.js";
 import { nodeImageFor } from "../ci/src/node-images.js";
 import type { Selection } from "../ci/src/plan.js";
@@ -358,6 +358,71 @@ describe("starting and readiness", () => {
     const error = await startWith(engine);
     expect((error as Error).message).toMatch(/did not start\n\n {2}error: its container did not run and open its API port 6443 within 0\.3s/);
     expect((error as Error).message).toMatch(/another run may hold this cluster's Locked docker cache \(kind-pipeline-docker-kind-pipeline-1-37-0\)/);
+  });
+});
+
+describe("the live cluster for later stages", () => {
+  /** Starts the default cluster and hands the live cluster to `use`, inside the same session. */
+  const withLive = <T>(engine: StandInEngine, use: (live: LiveCluster) => Promise<T>) =>
+    engine.run(async () => {
+      const run = await runAt(threeImages(), {});
+      const tools = await toolbox(run.plan.kind);
+      const cluster = run.plan.clusters[0]!;
+      return use(await startCluster(run, cluster, tools, await nodeImageFor(cluster.nodeImage, async () => tools), QUICK));
+    });
+
+  test("a client bound to the service under the cluster's name, with DOCKER_HOST, KUBECONFIG and the kubeconfig there", async ({ engine }) => {
+    amd64(engine);
+    const { client, kubeconfig, service, cluster } = await withLive(engine, async (live) => ({
+      client: engine.callOf(await live.client.id()),
+      kubeconfig: engine.callOf(await live.kubeconfig.id()),
+      service: engine.callOf(await live.service.id()),
+      cluster: live.cluster,
+    }));
+    expect(cluster.name).toBe("kind-pipeline-1-37-0");
+    expect(calls(client, "withServiceBinding").map((c) => [c.args.alias, (c.args.service as Call).text])).toEqual([["kind-pipeline-1-37-0", service.text]]);
+    expect(envOf(client)).toMatchObject({ DOCKER_HOST: "tcp://kind-pipeline-1-37-0:2375", KUBECONFIG: "/kind-pipeline/kubeconfig" });
+    const file = calls(client, "withFile").find((c) => c.args.path === "/kind-pipeline/kubeconfig");
+    expect((file?.args.source as Call).text).toBe(kubeconfig.text);
+    expect(kubeconfig.text).toMatch(/"kubectl","wait","--for=condition=Ready".*\.file\(path:"\/kind-pipeline\/kubeconfig"\)$/);
+    expect(calls(client, "withExec")).toEqual([]);
+  });
+
+  test("isLive reads the service's status without binding it: starting or creating or ready is live, anything else is not", async ({ engine }) => {
+    amd64(engine);
+    const answers = await withLive(engine, async (live) => {
+      const seen = [];
+      for (const [exitCode, stdout] of [[3, "status: creating\n"], [4, "status: stopped\n"], [4, "status: ready, but its heartbeat stopped 400s ago\n"]] as const) {
+        engine.reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode, stdout }), { times: 1 });
+        seen.push(await live.isLive());
+      }
+      seen.push(await live.isLive());
+      return seen;
+    });
+    expect(answers).toEqual([true, false, false, true]);
+    const reads = engine.find(STATUS, { leaf: "sync" }).slice(-4);
+    expect(reads.filter((l) => l.text.includes("withServiceBinding"))).toEqual([]);
+    expect(new Set(reads.map((l) => envOf(l.call).KIND_PIPELINE_OBSERVATION)).size).toBe(4);
+  });
+
+  test("isLive of a cluster never started is false, and starts nothing", async ({ engine }) => {
+    engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64")).reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 4, stdout: "status: none: no cluster service has run on this volume\n" }));
+    const live = await engine.run(async () => {
+      const run = await runAt(threeImages(), {});
+      return isLive(run.plan.clusters[0]!, await toolbox(run.plan.kind), run.plan.kind);
+    });
+    expect(live).toBe(false);
+    engine.expectNever(/withServiceBinding|asService/);
+  });
+
+  test("stop stops the service gracefully (no kill)", async ({ engine }) => {
+    amd64(engine).reply({ leaf: "stop" }, answer());
+    const serviceText = await withLive(engine, async (live) => {
+      await live.stop();
+      return engine.callOf(await live.service.id()).text;
+    });
+    const stops = engine.find("", { leaf: "stop" });
+    expect(stops.map((l) => [l.call.parent!.text, l.call.args])).toEqual([[serviceText, {}]]);
   });
 });
 

@@ -11,6 +11,7 @@ import { ClusterError } from "./cluster-error.js";
 import { describeFailure, lastLines, LOG_TAIL_LINES, messageOf } from "./errors.js";
 import type { NodeImageChoice } from "./node-images.js";
 import type { PlannedCluster } from "./plan.js";
+import type { KindVersion } from "./releases.js";
 import type { Run } from "./run.js";
 import { moduleScripts, SCRIPTS_PATH } from "./scripts.js";
 import { poll, withTimeout } from "./waits.js";
@@ -96,7 +97,7 @@ export function clusterService(cluster: PlannedCluster, toolbox: Container, node
  * A container whose next exec observes live state, so the engine must run it now rather than answer from
  * its cache: the value differs on every call. Only observations carry it, never builds or the service.
  */
-function observing(container: Container): Container {
+export function observing(container: Container): Container {
   return container.withEnvVariable("KIND_PIPELINE_OBSERVATION", randomUUID());
 }
 
@@ -107,12 +108,31 @@ function withKubeconfig(client: Container, cluster: PlannedCluster, server: stri
     .withExec(["kubectl", "config", "set-cluster", `kind-${cluster.name}`, `--server=${server}`]);
 }
 
+/** A started cluster that every node of is Ready, for the stages that use it (load, e2e). */
+export interface LiveCluster {
+  cluster: PlannedCluster;
+  /** The running service (started explicitly: it runs until the session ends, or until `stop()`). */
+  service: Service;
+  /** The kubeconfig for containers that bind the service under the cluster's name: server `https://<cluster name>:6443`. */
+  kubeconfig: File;
+  /**
+   * The toolbox (docker, kind, kubectl) bound to the service under the cluster's name, with
+   * `DOCKER_HOST=tcp://<cluster name>:2375`, `KUBECONFIG` set and the kubeconfig at that path. Its execs
+   * are cached like any other: give an exec that observes live state a fresh input (`observing`).
+   */
+  client: Container;
+  /** Whether the service still runs, from its published status: reads, never binds, so it never starts one. */
+  isLive(): Promise<boolean>;
+  /** Stops the service gracefully (its script records `stopped`), for a caller that finishes early. */
+  stop(): Promise<void>;
+}
+
 /**
  * Starts the cluster service explicitly (it then runs until the session ends, so every later step reaches
  * the same cluster) and waits, with bounds, until the service reports the cluster ready (kind created it
  * and every node joined), `kubectl get nodes` lists every node, and `kubectl wait` sees them all Ready.
- * Returns the kubeconfig for containers that bind the service under the cluster's name (server
- * `https://<cluster name>:6443`). Throws ClusterError with diagnostics when anything on the way fails.
+ * Returns the live cluster: the service, its kubeconfig and a client bound to it. Throws ClusterError with
+ * diagnostics when anything on the way fails.
  */
 export async function startCluster(
   run: Run,
@@ -120,7 +140,7 @@ export async function startCluster(
   toolbox: Container,
   node: NodeImageChoice,
   patience: Patience = DEFAULT_PATIENCE,
-): Promise<File> {
+): Promise<LiveCluster> {
   const started = Date.now();
   const at = `Kubernetes ${cluster.kubernetes} (${cluster.name})`;
   const reader = stateReader(cluster, toolbox);
@@ -177,7 +197,15 @@ export async function startCluster(
     const ready = registered.withExec(["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${patience.readySeconds}s`]);
     await observed(ready.sync(), `kubectl wait on ${at}`, patience.readySeconds + OBSERVATION_SECONDS);
     run.log(`[cluster] ${cluster.kubernetes}: ${cluster.name} is ready, ${expected} nodes (${seconds(Date.now() - started)})`);
-    return ready.file(KUBECONFIG);
+    const kubeconfig = ready.file(KUBECONFIG);
+    return {
+      cluster,
+      service,
+      kubeconfig,
+      client: client.withFile(KUBECONFIG, kubeconfig),
+      isLive: () => isLive(cluster, toolbox, run.plan.kind),
+      stop: () => stopCluster(service),
+    };
   } catch (error) {
     if (!(error instanceof ExecError)) throw new ClusterError(`waiting for the nodes of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
     const what = `its nodes were not all Ready within ${patience.readySeconds}s:\n${describeFailure(error).join("\n")}`;
@@ -200,6 +228,31 @@ async function observeStatus(reader: Container, at: string, report: () => Promis
     }
     throw new ClusterError(`reading the status of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
   }
+}
+
+/**
+ * Whether the cluster service of a planned cluster is running (starting, creating or ready, with a live
+ * heartbeat), from the status it publishes: read without binding the service, so asking never starts one
+ * (binding a service that is not running starts it: `StartBindings` in Dagger's core/services.go).
+ * `kind` is the plan's kind release, part of the service's definition.
+ */
+export async function isLive(cluster: PlannedCluster, toolbox: Container, _kind: KindVersion): Promise<boolean> {
+  try {
+    await observed(observing(stateReader(cluster, toolbox)).withExec(["sh", `${SCRIPTS_PATH}/cluster-status.sh`, STATE]).sync(), `the status of ${cluster.name}`);
+    return true;
+  } catch (error) {
+    if (error instanceof ExecError && error.exitCode === 3) return true;
+    if (error instanceof ExecError && error.exitCode === 4) return false;
+    throw new ClusterError(`reading the status of Kubernetes ${cluster.kubernetes} (${cluster.name}) failed: ${messageOf(error)}`, ENGINE_FAILING);
+  }
+}
+
+/**
+ * Stops a cluster service gracefully: SIGTERM, so its script records `stopped` and stops kind and dockerd
+ * (Dagger's `Service.stop` without `kill`, core/services.go `Stop`; the end of a session kills instead).
+ */
+export async function stopCluster(service: Service): Promise<void> {
+  await service.stop();
 }
 
 /** An observation within its time limit: a stuck `docker exec` or API call does not stall the pipeline. */

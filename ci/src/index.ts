@@ -143,7 +143,7 @@ export class KindPipeline {
       return hostKubeconfig(cluster, await toolbox(run.plan.kind));
     }
     const { run, cluster, tools, node } = await this.behindBuildGate(kubernetes);
-    return startCluster(run, cluster, tools, node);
+    return (await startCluster(run, cluster, tools, node)).kubeconfig;
   }
 
   /**
