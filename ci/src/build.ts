@@ -5,10 +5,10 @@
  * so after a failed build nothing downstream starts.
  */
 import { dag, type Container, type Directory, type Secret } from "@dagger.io/dagger";
-import { ConfigError } from "./config.js";
 import { describeFailure, firstLineOf, isTransient } from "./errors.js";
 import type { PlannedImage } from "./plan.js";
 import type { Run } from "./run.js";
+import { normalizeReference, passedSecrets } from "./secrets.js";
 import { sleep, withTimeout } from "./waits.js";
 
 /** An image that built: the synced container. */
@@ -98,29 +98,13 @@ export async function buildImages(run: Run): Promise<BuiltImage[]> {
  */
 export async function resolveBuildSecrets(run: Run): Promise<Map<string, Secret[]>> {
   const wanted = run.plan.images.filter((image) => Object.keys(image.secrets).length > 0);
-  if (wanted.length === 0) return new Map();
-  const passed = new Map(await Promise.all(run.secrets.map(async (s) => [normalizeReference(await s.uri()), s] as const)));
-  const missing = wanted.flatMap((image) =>
-    Object.entries(image.secrets)
-      .filter(([, reference]) => !passed.has(normalizeReference(reference)))
-      .map(([id, reference]) => ({ path: `images.${image.name}.secrets.${id}`, message: `${reference} was not passed to the pipeline` })),
-  );
-  if (missing.length > 0) {
-    const flags = [...new Set(wanted.flatMap((image) => Object.values(image.secrets)))].map((r) => `--secrets=${r}`);
-    throw new ConfigError("arguments", missing, `Pass the build secrets as Dagger secrets: dagger call ${flags.join(" ")} build-all`);
-  }
+  const references = wanted.flatMap((image) => Object.entries(image.secrets).map(([id, reference]) => ({ path: `images.${image.name}.secrets.${id}`, reference })));
+  const passed = await passedSecrets(run, references, "build secrets", "build-all");
   const named = wanted.map(async (image) => {
-    const secrets = Object.entries(image.secrets).map(async ([id, reference]) =>
-      dag.setSecret(id, await passed.get(normalizeReference(reference))!.plaintext()),
-    );
+    const secrets = Object.entries(image.secrets).map(async ([id, reference]) => dag.setSecret(id, await passed.get(normalizeReference(reference))!.plaintext()));
     return [image.name, await Promise.all(secrets)] as const;
   });
   return new Map(await Promise.all(named));
-}
-
-/** `env:X` and `env://X` are the same reference. */
-function normalizeReference(reference: string): string {
-  return reference.replace(/^([a-z]+):(?!\/\/)/, "$1://");
 }
 
 function formatBuildFailure(failures: ImageFailure[], built: string[]): string {
