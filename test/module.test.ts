@@ -57,8 +57,10 @@ describe("registration (the scan the TypeScript runtime does)", () => {
       { name: "build", returns: "Container", cache: undefined, args: ["image: string"] },
       { name: "buildAll", returns: "Container[]", cache: undefined, args: ["images?: string[]"] },
       { name: "nodeImage", returns: "NodeImage", cache: undefined, args: ["kubernetes?: string"] },
-      { name: "cluster", returns: "Service", cache: "never", args: ["kubernetes?: string"] },
-      { name: "kubeconfig", returns: "File", cache: "never", args: ["kubernetes?: string", "local: boolean"] },
+      { name: "cluster", returns: "Service", cache: "never", args: ["kubernetes?: string", "images?: string[]"] },
+      { name: "kubeconfig", returns: "File", cache: "never", args: ["kubernetes?: string", "local: boolean", "images?: string[]"] },
+      { name: "test", returns: "string", cache: "never", args: ["kubernetes?: string[]", "images?: string[]"] },
+      { name: "testReport", returns: "Directory", cache: "never", args: ["kubernetes?: string[]", "images?: string[]"] },
       { name: "schema", returns: "string", cache: undefined, args: [] },
     ]);
     expect(module.functions.filter((fn) => fn.up).map((fn) => fn.name)).toEqual(["cluster"]);

@@ -7,13 +7,15 @@
  * Without --source it runs its own embedded example (JAX, PyTorch and XGBoost training smoke tests).
  */
 import { argument, Container, Directory, File, func, object, Secret, Service, up } from "@dagger.io/dagger";
-import { buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
-import { clusterService, hostKubeconfig, startCluster } from "./cluster.js";
+import { BuildFailure, buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
+import { hostKubeconfig, type LiveCluster } from "./cluster.js";
 import { ConfigError, DEFAULT_CONFIG_FILE } from "./config.js";
 import { configJsonSchema } from "./config-schema.js";
-import { nodeImageFor, type NodeImageChoice } from "./node-images.js";
+import { nodeImageFor } from "./node-images.js";
 import { renderPlan, type PlannedCluster, type Selection } from "./plan.js";
+import { renderSummary, statusOf } from "./report.js";
 import { prepareRun, type Run } from "./run.js";
+import { buildFailureReport, buildForCluster, clusterWithImages, runTests, TestFailure } from "./test-run.js";
 import { toolbox } from "./tools.js";
 
 /** The pipeline for one project: its files and its kind-pipeline.yaml. */
@@ -110,24 +112,25 @@ export class KindPipeline {
   }
 
   /**
-   * A Kind cluster for one Kubernetes version, running in a Docker-in-Docker service: dockerd starts,
-   * kind creates the cluster (workers and node labels from the config) and the service stays up.
-   * `dagger call cluster up --ports 6443:6443` keeps a live cluster; `kubeconfig --local` reaches it.
-   * Every selected image must build first: no cluster starts after a failed build.
+   * A Kind cluster for one Kubernetes version, running in a Docker-in-Docker service, with the selected
+   * images (and the config's preloads) loaded into every node under their in-cluster refs:
+   * `dagger call cluster up --ports 6443:6443` keeps a live cluster with your images; `kubeconfig --local`
+   * reaches it. Every selected image must build first: no cluster starts after a failed build.
    */
   @func({ cache: "never" })
   @up()
   async cluster(
     /** Kubernetes version (MAJOR.MINOR.PATCH); default: the config's first version. */
     kubernetes?: string,
+    /** Images to build and load; default: every image not marked optional; an empty list: a bare cluster, nothing built. */
+    images?: string[],
   ): Promise<Service> {
-    const { cluster, tools, node } = await this.behindBuildGate(kubernetes);
-    return clusterService(cluster, tools, node);
+    return (await this.liveCluster(kubernetes, images)).service;
   }
 
   /**
-   * The cluster's kubeconfig. By default it starts the cluster (as `cluster` defines it), waits until
-   * every node is Ready, and points at `https://<cluster name>:6443`, for a container that binds the
+   * The cluster's kubeconfig. By default it starts the cluster with its images loaded (as `cluster` does),
+   * once every node is Ready, pointing at `https://<cluster name>:6443`, for a container that binds the
    * cluster service under that name. With `local`, it starts nothing: it reads the kubeconfig of a cluster
    * another `dagger call cluster up --ports 6443:6443` keeps running, pointing at `https://localhost:6443`.
    */
@@ -137,13 +140,54 @@ export class KindPipeline {
     kubernetes?: string,
     /** Read the kubeconfig of a cluster kept up by `cluster up`, for the host (server https://localhost:6443). */
     local = false,
+    /** Images to build and load; default: every image not marked optional; an empty list: a bare cluster, nothing built. */
+    images?: string[],
   ): Promise<File> {
     if (local) {
       const { run, cluster } = await this.oneCluster(kubernetes);
       return hostKubeconfig(cluster, await toolbox(run.plan.kind));
     }
-    const { run, cluster, tools, node } = await this.behindBuildGate(kubernetes);
-    return (await startCluster(run, cluster, tools, node)).kubeconfig;
+    return (await this.liveCluster(kubernetes, images)).kubeconfig;
+  }
+
+  /**
+   * The whole test path: every selected image built (a failed build stops everything: BuildFailure), then
+   * for each Kubernetes version a cluster with the images loaded, the e2e steps one at a time in `after`
+   * order, diagnostics after a failure. Returns the summary; throws TestFailure, whose message names every
+   * failed step with its log tail and failure signatures, so `dagger call test` exits non-zero.
+   */
+  @func({ cache: "never" })
+  async test(
+    /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: the config's first version. */
+    kubernetes?: string[],
+    /** Images to build and test; default: every image not marked optional. */
+    images?: string[],
+  ): Promise<string> {
+    const { result } = await runTests(await this.prepare({ kubernetes, images }));
+    if (statusOf(result) === "failed") throw new TestFailure(result);
+    return renderSummary(result);
+  }
+
+  /**
+   * The same run as `test`, returning its report whatever happened (a config error aside): summary.md,
+   * junit.xml, status (`passed` or `failed`), steps/<version>/<step>.log, artifacts/<version>/<step>/ and
+   * diagnostics/<version>/. In CI: `dagger call test-report export --path=report`, publish the report,
+   * then fail the job when `report/status` is not `passed`.
+   */
+  @func({ cache: "never" })
+  async testReport(
+    /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: the config's first version. */
+    kubernetes?: string[],
+    /** Images to build and test; default: every image not marked optional. */
+    images?: string[],
+  ): Promise<Directory> {
+    const run = await this.prepare({ kubernetes, images });
+    try {
+      return (await runTests(run)).report;
+    } catch (error) {
+      if (error instanceof BuildFailure) return buildFailureReport(run, error).report;
+      throw error;
+    }
   }
 
   /**
@@ -163,14 +207,13 @@ export class KindPipeline {
   }
 
   /**
-   * Everything a cluster of one version needs, behind the build gate: every selected image is built
-   * first, and a failed build throws BuildFailure before anything of the cluster stage reaches the engine.
+   * A version's cluster started with the selected images loaded, behind the build gate: a failed build
+   * throws BuildFailure before anything of the cluster stage reaches the engine.
    */
-  private async behindBuildGate(kubernetes?: string): Promise<{ run: Run; cluster: PlannedCluster; tools: Container; node: NodeImageChoice }> {
-    const { run, cluster } = await this.oneCluster(kubernetes);
-    await buildImages(run);
-    const tools = await toolbox(run.plan.kind);
-    return { run, cluster, tools, node: await nodeImageFor(cluster.nodeImage, async () => tools) };
+  private async liveCluster(kubernetes: string | undefined, images: string[] | undefined): Promise<LiveCluster> {
+    const run = await this.prepare({ kubernetes: kubernetes ? [kubernetes] : undefined, images });
+    const loadable = await buildForCluster(run);
+    return clusterWithImages(run, run.plan.clusters[0]!, await toolbox(run.plan.kind), loadable);
   }
 
   /** Reads and validates the config and plans the selection: the context of every stage. Throws ConfigError. */

@@ -11,7 +11,7 @@ import { publishedNodeImage, type KindVersion } from "./releases.js";
 export interface Selection {
   /** Kubernetes versions; default: the config's first version. */
   kubernetes?: string[];
-  /** Image names; default: every image not marked optional. */
+  /** Image names; default: every image not marked optional; an empty list selects none. */
   images?: string[];
 }
 
@@ -173,7 +173,8 @@ function planImage(name: string, config: PipelineConfig): PlannedImage {
 
 function selectImages(config: PipelineConfig, requested: string[] | undefined): string[] {
   const configured = Object.keys(config.images);
-  if (!requested || requested.length === 0) return configured.filter((name) => !config.images[name]!.optional);
+  if (!requested) return configured.filter((name) => !config.images[name]!.optional);
+  if (requested.length === 0) return []; // an explicitly empty selection: nothing built (a bare cluster)
   const wanted = requested.flatMap(splitList);
   if (wanted.length === 0) throw argumentError([{ path: "images", message: `no image named in ${JSON.stringify(requested)} (configured: ${configured.join(", ")})` }]);
   const unknown = wanted.filter((name) => !configured.includes(name));

@@ -56,6 +56,32 @@ export const KUBECTL = {
   } satisfies Record<Arch, string>,
 } as const;
 
+/**
+ * helm, in the default step image: sha256 of helm-v<version>-linux-<arch>.tar.gz (get.helm.sh .sha256sum).
+ * Seen in argoproj/argo-cd hack/installers/checksums (e33bd1d7), cashapp/hermit-packages helm.hcl
+ * (d182db52) and cert-manager/makefile-modules modules/tools/00_mod.mk (2dc450b4).
+ */
+export const HELM = {
+  version: "4.2.4",
+  sha256: {
+    amd64: "c306b46f719b0a4da32d0f78ee21bf90ce8d602f15b22ab753f0674d1670a7f3",
+    arm64: "564de2191b881e9f71b5606b25345821ea1682f06ab90499d3ab22b530176da1",
+  } satisfies Record<Arch, string>,
+} as const;
+
+/**
+ * kustomize, in the default step image: sha256 of kustomize_v<version>_linux_<arch>.tar.gz (the release's
+ * checksums.txt). Seen in argoproj/argo-cd hack/installers/checksums (66835b6e) and
+ * cashapp/hermit-packages kustomize.hcl (09dd7eca).
+ */
+export const KUSTOMIZE = {
+  version: "5.8.1",
+  sha256: {
+    amd64: "029a7f0f4e1932c52a0476cf02a0fd855c0bb85694b82c338fc648dcb53a819d",
+    arm64: "0953ea3e476f66d6ddfcd911d750f5167b9365aa9491b2326398e289fef2c142",
+  } satisfies Record<Arch, string>,
+} as const;
+
 /** Docker-in-Docker: runs the Kind nodes, and carries the docker CLI for kind's clients (Docker Hub `docker`). */
 export const DIND_IMAGE =
   "docker:29.9.0-dind@sha256:0b6d18a4a222e71c88be6034926b4f6cde2fc33c2218643d03ccfddc65995470";

@@ -228,7 +228,7 @@ function junitCases(version: VersionResult): JunitCase[] {
 }
 
 /** The error type of the testcase of a failed stage. */
-const STAGE_ERRORS: Record<StageFailure["stage"], string> = { cluster: "ClusterFailed", load: "LoadFailed", steps: "StepsFailed" };
+const STAGE_ERRORS: Record<StageFailure["stage"], string> = { build: "BuildFailed", cluster: "ClusterFailed", load: "LoadFailed", steps: "StepsFailed" };
 
 function stepCase(version: VersionResult, step: StepResult): JunitCase {
   const base = { name: step.name, ms: step.durationMs };

@@ -23,9 +23,9 @@ export interface StepResult {
   reason?: string;
 }
 
-/** A stage before the steps that failed on a cluster: nothing of that cluster ran after it. */
+/** A stage before the steps that failed for a cluster (the build fails them all): nothing of that cluster ran after it. */
 export interface StageFailure {
-  stage: "cluster" | "load" | "steps";
+  stage: "build" | "cluster" | "load" | "steps";
   /** The stage error's whole message (what failed, the log tail, the advice). */
   message: string;
 }

@@ -1,11 +1,12 @@
 /**
- * The pinned tools of the cluster stage: kind and kubectl, downloaded by version and verified by sha256
- * by the engine, in the pinned Docker-in-Docker image (which brings dockerd and the docker CLI).
+ * The pinned tools: kind and kubectl for the cluster stage, helm and kustomize besides them in the default
+ * step image, each downloaded by version and verified by sha256 by the engine, in the pinned
+ * Docker-in-Docker image (which brings dockerd and the docker CLI).
  */
 import { dag, type Container, type File } from "@dagger.io/dagger";
 import { ClusterError } from "./cluster-error.js";
 import { messageOf } from "./errors.js";
-import { DIND_IMAGE, KIND_RELEASES, KUBECTL, type Arch, type KindVersion } from "./releases.js";
+import { DIND_IMAGE, HELM, KIND_RELEASES, KUBECTL, KUSTOMIZE, type Arch, type KindVersion } from "./releases.js";
 
 /**
  * The pinned Docker-in-Docker image with kind and kubectl for the engine's platform. The engine checks
@@ -20,6 +21,30 @@ export async function toolbox(kind: KindVersion): Promise<Container> {
   ].map((d) => ({ ...d, file: dag.http(d.url, { checksum: `sha256:${d.sha256}`, permissions: 0o755 }) }));
   await Promise.all(downloads.map(({ tool, file }) => verified(tool, arch, file)));
   return downloads.reduce((container, { path, file }) => container.withFile(path, file), dag.container().from(DIND_IMAGE));
+}
+
+/**
+ * The default step image: the toolbox (docker, kind, kubectl) with helm and kustomize, each unpacked from
+ * its release archive once the engine has checked the archive's pinned sha256.
+ */
+export async function stepImage(toolbox: Container): Promise<Container> {
+  const arch = engineArch(await dag.defaultPlatform());
+  const archives = [
+    { tool: `helm v${HELM.version}`, name: "helm", member: `linux-${arch}/helm`, url: `https://get.helm.sh/helm-v${HELM.version}-linux-${arch}.tar.gz`, sha256: HELM.sha256[arch] },
+    {
+      tool: `kustomize v${KUSTOMIZE.version}`,
+      name: "kustomize",
+      member: "kustomize",
+      url: `https://github.com/kubernetes-sigs/kustomize/releases/download/kustomize%2Fv${KUSTOMIZE.version}/kustomize_v${KUSTOMIZE.version}_linux_${arch}.tar.gz`,
+      sha256: KUSTOMIZE.sha256[arch],
+    },
+  ].map((a) => ({ ...a, file: dag.http(a.url, { checksum: `sha256:${a.sha256}` }) }));
+  await Promise.all(archives.map(({ tool, file }) => verified(tool, arch, file)));
+  return archives.reduce((image, { name, member, file }) => {
+    const archive = `/kind-pipeline/downloads/${name}.tar.gz`;
+    const unpacked = toolbox.withMountedFile(archive, file).withExec(["tar", "-xzf", archive, "-C", "/kind-pipeline/downloads"]);
+    return image.withFile(`/usr/local/bin/${name}`, unpacked.file(`/kind-pipeline/downloads/${member}`), { permissions: 0o755 });
+  }, toolbox);
 }
 
 async function verified(tool: string, arch: Arch, file: File): Promise<void> {

@@ -1,0 +1,148 @@
+/**
+ * The e2e stage: the plan's steps on one live cluster, one at a time (real suites deploy into shared
+ * namespaces), in run order: `after` order, then file order. A failed, timed-out or skipped step skips
+ * every step after it; steps that do not depend on it still run, so one run reports every independent
+ * failure.
+ *
+ * The step contract: each step runs from the source root (/src), bound to the cluster service, with
+ * KUBECONFIG, IMAGE_<NAME> (the image's in-cluster ref), KIND_CLUSTER_NAME, KUBERNETES_VERSION,
+ * DOCKER_HOST (the cluster's Docker-in-Docker daemon, for `kind` and `docker`), its `env` and its secret
+ * variables, and KIND_PIPELINE_ARTIFACTS, a directory whose files land in the report.
+ */
+import { dag, ExecError, ReturnType, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
+import { observing, type LiveCluster } from "./cluster.js";
+import { firstLineOf, messageOf } from "./errors.js";
+import type { PlannedStep } from "./plan.js";
+import type { StepResult } from "./results.js";
+import type { Run } from "./run.js";
+import { normalizeReference } from "./secrets.js";
+import { withTimeout } from "./waits.js";
+
+/** Where a step finds the source, its kubeconfig and its artifacts directory. */
+const SOURCE = "/src";
+const KUBECONFIG = "/kind-pipeline/kubeconfig";
+const ARTIFACTS = "/kind-pipeline/artifacts";
+/** dockerd of the cluster's Docker-in-Docker service, reached through the service's alias. */
+const DOCKER_PORT = 2375;
+
+/**
+ * How long past its timeout the pipeline waits for a step before it reports it timed out itself: the
+ * step's own `timeout` stops it in the engine; this covers an engine that does not answer.
+ */
+export const STEP_GRACE_SECONDS = 60;
+
+/** What every step of a run shares: the images' refs, the secrets passed, the default image and kubectl. */
+export interface StepContext {
+  /** Image name → in-cluster ref. */
+  refs: Map<string, string>;
+  /** Passed secrets by normalized reference. */
+  secrets: Map<string, Secret>;
+  /** The default step image: kubectl, kind, helm, kustomize and the docker CLI. */
+  stepImage: Container;
+  /** The pinned kubectl, added to a step's own image. */
+  kubectl: File;
+}
+
+/** A step's result and the artifacts it left (an empty directory when it left none or did not run). */
+export interface StepOutcome {
+  result: StepResult;
+  artifacts: Directory;
+}
+
+/**
+ * Runs the steps of one cluster in order and returns every step's outcome, skipped ones included. Never
+ * throws for a step that fails: its result says how.
+ */
+export async function runSteps(run: Run, live: LiveCluster, steps: PlannedStep[], context: StepContext): Promise<StepOutcome[]> {
+  const outcomes: StepOutcome[] = [];
+  for (const step of steps) {
+    const blocker = step.after.map((name) => outcomes.find((o) => o.result.name === name)?.result).find((r) => r && r.status !== "passed");
+    if (blocker) {
+      const reason = `after ${blocker.name}, which ${blocker.status === "skipped" ? "was skipped" : blocker.status === "timed-out" ? "timed out" : "failed"}`;
+      run.log(`[e2e] ${live.cluster.kubernetes}: ${step.name} skipped (${reason})`);
+      outcomes.push({ result: { name: step.name, status: "skipped", command: step.run, durationMs: 0, output: "", reason }, artifacts: dag.directory() });
+      continue;
+    }
+    outcomes.push(await runStep(run, live, step, context));
+  }
+  return outcomes;
+}
+
+/** One step: its container, run within its time limit, its output, exit code and artifacts. */
+async function runStep(run: Run, live: LiveCluster, step: PlannedStep, context: StepContext): Promise<StepOutcome> {
+  const at = `[e2e] ${live.cluster.kubernetes}: ${step.name}`;
+  run.log(`${at} started (timeout ${step.timeoutSeconds}s)`);
+  const started = Date.now();
+  // `timeout` stops the command in the engine; -s TERM lets it clean up. Exit 124 (coreutils) or 143
+  // (busybox, killed by TERM) past the limit means it timed out.
+  const args = ["timeout", "-s", "TERM", String(step.timeoutSeconds), ...step.run];
+  const result = (fields: Omit<StepResult, "name" | "command" | "durationMs">): StepResult => ({ name: step.name, command: step.run, durationMs: Date.now() - started, ...fields });
+  const timedOut = () => Date.now() - started >= step.timeoutSeconds * 1000;
+  try {
+    const executed = await withTimeout(
+      stepContainer(run, live, step, context).withExec(args, { expect: ReturnType.Any }).sync(),
+      step.timeoutSeconds + STEP_GRACE_SECONDS,
+      () => new StepTimeout(),
+    );
+    const [exitCode, output] = await Promise.all([executed.exitCode(), executed.combinedOutput()]);
+    const status = exitCode === 0 ? "passed" : exitCode === 124 && timedOut() ? "timed-out" : "failed";
+    const outcome = { result: result({ status, exitCode, output, ...(status !== "passed" && { reason: reasonOf(status, exitCode, step) }) }), artifacts: executed.directory(ARTIFACTS) };
+    run.log(`${at} ${status} in ${seconds(outcome.result.durationMs)}${exitCode === 0 ? "" : ` (exit code ${exitCode})`}`);
+    return outcome;
+  } catch (error) {
+    const output = error instanceof ExecError ? `${error.stdout}${error.stderr}` : "";
+    const exitCode = error instanceof ExecError ? error.exitCode : undefined;
+    const status = error instanceof StepTimeout || (exitCode === 143 && timedOut()) ? "timed-out" : "failed";
+    const reason = status === "timed-out" ? reasonOf(status, exitCode, step) : exitCode !== undefined ? reasonOf(status, exitCode, step) : `the engine could not run it: ${firstLineOf(error)}`;
+    run.log(`${at} ${status} after ${seconds(Date.now() - started)}: ${reason}`);
+    return { result: result({ status, ...(exitCode !== undefined && { exitCode }), output: output || messageOf(error), reason }), artifacts: dag.directory() };
+  }
+}
+
+/** The pipeline stopped waiting for a step that its own `timeout` did not end. */
+class StepTimeout extends Error {}
+
+function reasonOf(status: "failed" | "timed-out", exitCode: number | undefined, step: PlannedStep): string {
+  if (status === "timed-out") return `timed out after ${step.timeoutSeconds}s (e2e timeout)`;
+  return `exit code ${exitCode}`;
+}
+
+/**
+ * The container a step runs in: its image (the default step image, or its own with kubectl added), the
+ * source at /src as the working directory, bound to the cluster, with the step contract's variables.
+ */
+function stepContainer(run: Run, live: LiveCluster, step: PlannedStep, context: StepContext): Container {
+  const { cluster } = live;
+  const image = step.image ? dag.container().from(step.image).withFile("/usr/local/bin/kubectl", context.kubectl, { permissions: 0o755 }) : context.stepImage;
+  const variables: [string, string][] = [
+    ["KUBECONFIG", KUBECONFIG],
+    ["KIND_CLUSTER_NAME", cluster.name],
+    ["KUBERNETES_VERSION", cluster.kubernetes],
+    ["DOCKER_HOST", `tcp://${cluster.name}:${DOCKER_PORT}`],
+    ["KIND_PIPELINE_ARTIFACTS", ARTIFACTS],
+    ...[...context.refs].map(([name, ref]): [string, string] => [imageVariable(name), ref]),
+    ...Object.entries(step.env),
+  ];
+  const configured = image
+    .withServiceBinding(cluster.name, live.service)
+    .withFile(KUBECONFIG, live.kubeconfig)
+    .withDirectory(ARTIFACTS, dag.directory())
+    .withDirectory(SOURCE, run.source)
+    .withWorkdir(SOURCE);
+  const withVariables = variables.reduce((c, [name, value]) => c.withEnvVariable(name, value), configured);
+  const withSecrets = Object.entries(step.secrets).reduce(
+    (c, [name, reference]) => c.withSecretVariable(name, context.secrets.get(normalizeReference(reference))!),
+    withVariables,
+  );
+  // a step observes (and changes) a live cluster: never answered from the engine's cache
+  return observing(withSecrets);
+}
+
+/** `IMAGE_<NAME>`: the image's name upper-cased, `-` as `_`. */
+export function imageVariable(name: string): string {
+  return `IMAGE_${name.toUpperCase().replaceAll("-", "_")}`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}

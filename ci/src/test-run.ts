@@ -1,0 +1,159 @@
+/**
+ * The test path, stage by stage: the build gate (every selected image builds, or nothing else starts),
+ * then for each selected Kubernetes version, in parallel: its cluster, the load, the steps, diagnostics
+ * after a failure, the cluster stopped; then one report of everything.
+ */
+import { dag, type Container, type Directory } from "@dagger.io/dagger";
+import { BuildFailure, buildImages, type BuiltImage } from "./build.js";
+import { ClusterError } from "./cluster-error.js";
+import { startCluster, type LiveCluster } from "./cluster.js";
+import { collectDiagnostics, type Diagnostics } from "./diagnostics.js";
+import { firstLineOf, messageOf } from "./errors.js";
+import { imagesToLoad, inClusterRefs, LoadError, loadImages, type ImageToLoad } from "./load.js";
+import { nodeImageFor } from "./node-images.js";
+import type { PlannedCluster } from "./plan.js";
+import { renderFailure, renderJunit, renderSummary, statusOf } from "./report.js";
+import type { StageFailure, StepResult, TestResult, VersionResult } from "./results.js";
+import type { Run } from "./run.js";
+import { passedSecrets } from "./secrets.js";
+import { runSteps, type StepContext } from "./steps.js";
+import { stepImage, toolbox } from "./tools.js";
+
+/** A failed test run: its message is the report's failure summary, so `dagger call test` exits non-zero with it. */
+export class TestFailure extends Error {
+  override readonly name = "TestFailure";
+
+  constructor(readonly result: TestResult) {
+    super(renderFailure(result));
+  }
+}
+
+/** A finished run: what it found, and the report directory. */
+export interface TestRun {
+  result: TestResult;
+  report: Directory;
+}
+
+/** What one version's run leaves for the report besides its result. */
+interface VersionFiles {
+  diagnostics?: Directory;
+  artifacts: Map<string, Directory>;
+}
+
+/** The images of a run, built and ready to load into any cluster. */
+export interface LoadableImages {
+  refs: Map<string, string>;
+  images: ImageToLoad[];
+}
+
+/**
+ * Builds every selected image (throws BuildFailure naming every failed one, before any cluster stage call)
+ * and prepares their archives, named by their in-cluster refs, with the preloads.
+ */
+export async function buildForCluster(run: Run): Promise<LoadableImages> {
+  const built: BuiltImage[] = await buildImages(run);
+  const refs = await inClusterRefs(run);
+  return { refs, images: imagesToLoad(built, refs, run.plan.preload) };
+}
+
+/**
+ * Starts a version's cluster and loads the images into it: a cluster is ready only with its images.
+ * Throws ClusterError or LoadError; after a LoadError the cluster is still running (for diagnostics).
+ */
+export async function clusterWithImages(run: Run, cluster: PlannedCluster, tools: Container, loadable: LoadableImages): Promise<LiveCluster> {
+  const live = await startCluster(run, cluster, tools, await nodeImageFor(cluster.nodeImage, async () => tools));
+  await loadImages(run, live, loadable.images);
+  return live;
+}
+
+/**
+ * The whole test path. Throws ConfigError (a step secret not passed) or BuildFailure before any cluster
+ * starts; otherwise returns every version's result and the report, whatever failed.
+ */
+export async function runTests(run: Run): Promise<TestRun> {
+  const stepSecrets = run.plan.steps.flatMap((step, i) => Object.values(step.secrets).map((reference) => ({ path: `e2e.${i}.secrets`, reference })));
+  const secrets = await passedSecrets(run, stepSecrets, "step secrets", "test");
+  const loadable = await buildForCluster(run);
+  const tools = await toolbox(run.plan.kind);
+  const context: StepContext = { refs: loadable.refs, secrets, stepImage: await stepImage(tools), kubectl: tools.file("/usr/local/bin/kubectl") };
+  const versions = await Promise.all(run.plan.clusters.map((cluster) => runVersion(run, cluster, tools, loadable, context)));
+  const result: TestResult = { images: [...loadable.refs].map(([name, ref]) => ({ name, ref })), versions: versions.map((v) => v.result) };
+  run.log(`[test] ${statusOf(result)}: ${versions.filter((v) => statusOf({ ...result, versions: [v.result] }) === "passed").length} of ${versions.length} versions passed`);
+  return { result, report: reportDirectory(result, versions.map((v) => v.files)) };
+}
+
+/** The report of a run stopped by its build: every version failed at the build stage, no step run. */
+export function buildFailureReport(run: Run, failure: BuildFailure): TestRun {
+  const result: TestResult = { images: [], versions: run.plan.clusters.map((cluster) => notRun(run, cluster, { stage: "build", message: failure.message })) };
+  return { result, report: reportDirectory(result, result.versions.map(() => ({ artifacts: new Map() }))) };
+}
+
+/** One version: cluster, load, steps, diagnostics after a failure; the cluster is stopped at the end. */
+async function runVersion(run: Run, cluster: PlannedCluster, tools: Container, loadable: LoadableImages, context: StepContext): Promise<{ result: VersionResult; files: VersionFiles }> {
+  let live: LiveCluster | undefined;
+  try {
+    live = await startCluster(run, cluster, tools, await nodeImageFor(cluster.nodeImage, async () => tools));
+    await loadImages(run, live, loadable.images);
+  } catch (error) {
+    if (!(error instanceof ClusterError || error instanceof LoadError)) throw error;
+    const stage = error instanceof LoadError ? "load" : "cluster";
+    run.log(`[test] ${cluster.kubernetes}: the ${stage} stage failed: ${firstLineOf(error)}`);
+    const diagnostics = live && (await diagnose(run, live, loadable));
+    await stop(run, live);
+    return { result: { ...notRun(run, cluster, { stage, message: error.message }), signatures: diagnostics?.signatures ?? [] }, files: { diagnostics: diagnostics?.directory, artifacts: new Map() } };
+  }
+  const outcomes = await runSteps(run, live, stepsOf(run, cluster), context);
+  const steps = outcomes.map((o) => o.result);
+  const failed = steps.some((s) => s.status === "failed" || s.status === "timed-out");
+  const diagnostics = failed ? await diagnose(run, live, loadable) : undefined;
+  await stop(run, live);
+  return {
+    result: { kubernetes: cluster.kubernetes, cluster: cluster.name, steps, signatures: diagnostics?.signatures ?? [] },
+    files: { diagnostics: diagnostics?.directory, artifacts: new Map(outcomes.map((o) => [o.result.name, o.artifacts])) },
+  };
+}
+
+/** The steps that run on a version: those without `kubernetes`, or listing it. */
+function stepsOf(run: Run, cluster: PlannedCluster) {
+  return run.plan.steps.filter((step) => !step.kubernetes || step.kubernetes.includes(cluster.kubernetes));
+}
+
+/** A version whose steps did not run, every one skipped with the failed stage as its reason. */
+function notRun(run: Run, cluster: PlannedCluster, failure: StageFailure): VersionResult {
+  const reason = `not run: the ${failure.stage} stage failed`;
+  const steps: StepResult[] = stepsOf(run, cluster).map((step) => ({ name: step.name, status: "skipped", command: step.run, durationMs: 0, output: "", reason }));
+  return { kubernetes: cluster.kubernetes, cluster: cluster.name, failure, steps, signatures: [] };
+}
+
+async function diagnose(run: Run, live: LiveCluster, loadable: LoadableImages): Promise<Diagnostics> {
+  run.log(`[diagnostics] ${live.cluster.kubernetes}: collecting from ${live.cluster.name}`);
+  return collectDiagnostics(live, loadable.refs);
+}
+
+/** Stops a cluster the run is done with, so its resources and its Docker cache are free for the next. */
+async function stop(run: Run, live: LiveCluster | undefined): Promise<void> {
+  if (!live) return;
+  await live.stop().catch((error: unknown) => run.log(`[cluster] ${live.cluster.kubernetes}: stopping ${live.cluster.name} failed: ${messageOf(error)}`));
+}
+
+/**
+ * The report: summary.md, junit.xml, status, steps/<version>/<step>.log, artifacts/<version>/<step>/ and,
+ * after a failure, diagnostics/<version>/.
+ */
+function reportDirectory(result: TestResult, files: VersionFiles[]): Directory {
+  let report = dag
+    .directory()
+    .withNewFile("summary.md", renderSummary(result))
+    .withNewFile("junit.xml", renderJunit(result))
+    .withNewFile("status", `${statusOf(result)}\n`);
+  result.versions.forEach((version, i) => {
+    const { diagnostics, artifacts } = files[i]!;
+    for (const step of version.steps.filter((s) => s.status !== "skipped")) {
+      report = report.withNewFile(`steps/${version.kubernetes}/${step.name}.log`, step.output);
+      const left = artifacts.get(step.name);
+      if (left) report = report.withDirectory(`artifacts/${version.kubernetes}/${step.name}`, left);
+    }
+    if (diagnostics) report = report.withDirectory(`diagnostics/${version.kubernetes}`, diagnostics);
+  });
+  return report;
+}
