@@ -62,7 +62,7 @@ async function startWith(engine: StandInEngine, selection: Selection = {}, patie
 
 describe("the cluster service as defined", () => {
   test("docker:dind with root capabilities, the API port only, a Locked docker cache, the repository's scripts and the generated kind config", async ({ engine }) => {
-    amd64(engine);
+    amd64(engine).reply({ leaf: "stdout", where: LIST_NODES }, answer(`${BOTH_NODES}node/kind-pipeline-1-37-0-worker2\n`));
     const root = threeImages({ config: "cluster:\n  workers: 2\n  nodeLabels: { example.com/pool: e2e }" });
     await engine.run(async () => (await pipelineAt(root).cluster(undefined, [])).id());
     const service = lastService(engine);

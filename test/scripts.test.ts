@@ -2,6 +2,7 @@
  * The module's shell scripts, run for real with stub programs: the cluster service's retry policy for
  * `kind create cluster`, its published state, and the node image build.
  */
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,6 +14,8 @@ const NODE_IMAGE_SCRIPT = join(REPO_ROOT, "ci/scripts/build-node-image.sh");
 const READ_KUBECONFIG = join(REPO_ROOT, "ci/scripts/read-kubeconfig.sh");
 const CLUSTER_STATE = join(REPO_ROOT, "ci/scripts/cluster-state.sh");
 const CLUSTER_STATUS = join(REPO_ROOT, "ci/scripts/cluster-status.sh");
+/** The age at which cluster-status.sh calls a heartbeat stale by default (pinned below). */
+const READERS_STALE_SECONDS = 30;
 const FLAKY = 'ERROR: failed to create cluster: could not find a log line that matches "Reached target .*Multi-User System.*|detected cgroup v1"';
 
 /** `kind create cluster` behaviours, as stub bodies; `$SCRATCH/creates` counts the attempts. */
@@ -27,26 +30,40 @@ interface ClusterRun {
   code: number;
   stderr: string;
   calls: string[];
-  /** The status file at the end, and the kubeconfig and heartbeat while the status was ready. */
+  /** The status file at the end, and the kubeconfig ("(missing)" if none) and heartbeat when the status was first seen ready. */
   finalStatus: string;
   readyKubeconfig?: string;
   readyHeartbeat?: string;
+  readySession?: string;
   /** Whether a kubeconfig was left behind after the script ended. */
   kubeconfigAfterStop: boolean;
   createLog: string;
+  /** With `watchStatus`: how often a reader polling the status file in a tight loop found it empty. */
+  emptyStatusReads?: number;
+  /** The fake cgroup root: what was moved to init/cgroup.procs, and what cgroup.subtree_control enables. */
+  cgroup: { moved: string; subtreeControl: string };
 }
 
 /** Runs the cluster service script; stops it (SIGTERM) once ready, as Dagger stops a service. */
 interface ClusterOptions {
   controllers?: string;
+  /** What the last, killed run left in the docker daemon: kind's node containers, their volumes, its network. */
   leftover?: boolean;
   archive?: boolean;
   cachedImage?: boolean;
   kubeconfig?: string;
+  /** Stub bodies replacing the defaults (docker pull, docker load…). */
+  stubs?: Record<string, string>;
+  /** Environment added to the service's. */
+  env?: Record<string, string>;
   /** When the service is stopped (SIGTERM), given its status and state directory; default: once ready. */
   stopWhen?: (status: string, state: string) => boolean;
   /** Prepares the state directory before the script runs. */
   prepare?: (state: string) => void;
+  /** Leaves HEARTBEAT_SECONDS unset: the heartbeat users get. */
+  defaultHeartbeat?: boolean;
+  /** Reads the status file in a tight loop, in another process, while the service runs. */
+  watchStatus?: boolean;
   shell?: string[];
 }
 
@@ -56,10 +73,14 @@ async function runClusterIn(create: string, options: ClusterOptions = {}): Promi
   options.prepare?.(state);
   mkdirSync(join(dir, "cgroup"));
   writeFileSync(join(dir, "cgroup/cgroup.controllers"), options.controllers ?? "cpuset cpu io memory hugetlb pids rdma misc\n");
-  if (options.leftover) writeFileSync(join(dir, "clusters"), "kind-pipeline-1-37-0\n");
+  writeFileSync(join(dir, "cgroup/cgroup.procs"), "1\n7\n");
+  writeFileSync(join(dir, "resolv.conf"), "nameserver 10.87.0.1\nsearch ns.svc.cluster.local 3ogt6oa28srh2.dagger.local\n");
+  if (options.leftover) for (const what of ["containers", "volumes", "network"]) writeFileSync(join(dir, `leftover-${what}`), "");
   const status = () => (existsSync(join(state, "status")) ? readFileSync(join(state, "status"), "utf8").trim() : "");
   let readyKubeconfig: string | undefined;
   let readyHeartbeat: string | undefined;
+  let readySession: string | undefined;
+  const watcher = options.watchStatus ? watchForEmpty(join(state, "status")) : undefined;
   const run = await runScript(CLUSTER_SCRIPT, [], {
     dir,
     env: {
@@ -68,16 +89,30 @@ async function runClusterIn(create: string, options: ClusterOptions = {}): Promi
       KIND_CONFIG: "/kind-pipeline/kind-config.yaml",
       STATE_DIR: state,
       CGROUP_ROOT: join(dir, "cgroup"),
-      HEARTBEAT_SECONDS: "0.2",
+      ...(!options.defaultHeartbeat && { HEARTBEAT_SECONDS: "0.2" }),
+      RESOLV_CONF: join(dir, "resolv.conf"),
       ...(options.archive && { NODE_IMAGE_ARCHIVE: "/kind-pipeline/node-image.tar" }),
+      ...options.env,
     },
     stubs: {
       sysctl: "exit 0",
       // dockerd runs until the service stops or fails
       "dockerd-entrypoint.sh": 'while ! grep -qE "^(failed|stopped)" "$STATE_DIR/status" 2>/dev/null; do sleep 0.05; done',
-      docker: `case "$1" in info) exit 0 ;; image) exit ${options.cachedImage ? 0 : 1} ;; *) exit 0 ;; esac`,
+      // with a leftover: two node containers, a volume and the kind network of a killed run
+      docker: `left() { [ -e "$SCRATCH/leftover-$1" ]; }
+        case "$1 $2" in
+        "info "*) exit 0 ;;
+        "image "*) exit ${options.cachedImage ? 0 : 1} ;;
+        "ps "*) if left containers; then echo c0ffee01; echo c0ffee02; fi ;;
+        "rm "*) rm -f "$SCRATCH/leftover-containers" ;;
+        "volume ls") if left volumes; then echo 5e1ec7ed; fi ;;
+        "volume rm") rm -f "$SCRATCH/leftover-volumes" ;;
+        "network inspect") left network ;;
+        "network rm") rm -f "$SCRATCH/leftover-network" ;;
+        *) exit 0 ;;
+      esac`,
+      ...options.stubs,
       kind: `case "$1 $2" in
-        "get clusters") cat "$SCRATCH/clusters" 2>/dev/null ;;
         "create cluster") ${create} ;;
         "get kubeconfig") ${options.kubeconfig ?? 'echo "apiVersion: v1"; echo "server: https://0.0.0.0:6443"'} ;;
         *) exit 0 ;;
@@ -85,9 +120,10 @@ async function runClusterIn(create: string, options: ClusterOptions = {}): Promi
     },
     terminateWhen: () => {
       const now = status();
-      if (now === "ready") {
-        readyKubeconfig = readFileSync(join(state, "kubeconfig"), "utf8");
+      if (now === "ready" && readyKubeconfig === undefined) {
+        readyKubeconfig = existsSync(join(state, "kubeconfig")) ? readFileSync(join(state, "kubeconfig"), "utf8") : "(missing)";
         readyHeartbeat = readFileSync(join(state, "heartbeat"), "utf8").trim();
+        readySession = readFileSync(join(state, "session"), "utf8").trim();
       }
       return options.stopWhen ? options.stopWhen(now, state) : now === "ready";
     },
@@ -95,7 +131,28 @@ async function runClusterIn(create: string, options: ClusterOptions = {}): Promi
   });
   const createLog = existsSync(join(state, "create.log")) ? readFileSync(join(state, "create.log"), "utf8") : "";
   const kubeconfigAfterStop = existsSync(join(state, "kubeconfig"));
-  return { code: run.code, stderr: run.stderr, calls: run.calls, finalStatus: status(), readyKubeconfig, readyHeartbeat, kubeconfigAfterStop, createLog };
+  const emptyStatusReads = await watcher?.stop();
+  const cgroupFile = (name: string) => (existsSync(join(dir, "cgroup", name)) ? readFileSync(join(dir, "cgroup", name), "utf8") : "");
+  const cgroup = { moved: cgroupFile("init/cgroup.procs"), subtreeControl: cgroupFile("cgroup.subtree_control") };
+  return { code: run.code, stderr: run.stderr, calls: run.calls, finalStatus: status(), readyKubeconfig, readyHeartbeat, kubeconfigAfterStop, createLog, emptyStatusReads, cgroup, readySession };
+}
+
+/**
+ * A reader of a file in a tight loop, in its own process: counts the times the file exists but is empty
+ * (a writer that truncates it in place; a rename never shows that).
+ */
+function watchForEmpty(file: string): { stop: () => Promise<number> } {
+  const reader = spawn("sh", ["-c", 'n=0; trap \'echo $n; exit 0\' TERM; while :; do if [ -e "$1" ] && [ ! -s "$1" ]; then n=$((n + 1)); fi; done', "watch", file]);
+  let out = "";
+  reader.stdout.on("data", (chunk: Buffer) => (out += chunk));
+  const closed = new Promise<void>((resolve) => reader.on("close", () => resolve()));
+  return {
+    stop: async () => {
+      reader.kill("SIGTERM");
+      await closed;
+      return Number(out.trim());
+    },
+  };
 }
 
 const creates = (calls: string[]) => calls.filter((c) => c.startsWith("kind create cluster"));
@@ -114,9 +171,11 @@ describe.each(SHELLS)("the cluster service script, in %s", (_shell, shell) => {
       "sysctl -w fs.inotify.max_user_watches=524288",
       "sysctl -w fs.inotify.max_user_instances=512",
       "docker info",
+      "docker ps --all --quiet --filter label=io.x-k8s.kind.cluster",
+      "docker volume ls --quiet --filter label=io.x-k8s.kind.cluster",
+      "docker network inspect kind",
       "docker image inspect kindest/node:v1.37.0@sha256:a1ed56cf",
       "docker pull kindest/node:v1.37.0@sha256:a1ed56cf",
-      "kind get clusters",
       "kind create cluster --name kind-pipeline-1-37-0 --image kindest/node:v1.37.0@sha256:a1ed56cf --config /kind-pipeline/kind-config.yaml --wait 5m",
       "kind get kubeconfig --name kind-pipeline-1-37-0",
     ]);
@@ -164,10 +223,28 @@ describe.each(SHELLS)("the cluster service script, in %s", (_shell, shell) => {
     expect(run.readyKubeconfig).toBeUndefined();
   });
 
-  it("deletes a leftover cluster before creating", async () => {
+  it("removes what a killed run left in the docker daemon (kind's containers, their volumes, its network) before creating", async () => {
     const run = await runCluster(CREATE.ok, { leftover: true });
-    const calls = run.calls.filter((c) => c.startsWith("kind"));
-    expect(calls.slice(0, 3)).toEqual(["kind get clusters", "kind delete cluster --name kind-pipeline-1-37-0", expect.stringMatching(/^kind create cluster/)]);
+    const docker = run.calls.filter((c) => c.startsWith("docker ") && c !== "docker info");
+    expect(docker.slice(0, 6)).toEqual([
+      "docker ps --all --quiet --filter label=io.x-k8s.kind.cluster",
+      "docker rm --force --volumes c0ffee01 c0ffee02",
+      "docker volume ls --quiet --filter label=io.x-k8s.kind.cluster",
+      "docker volume rm --force 5e1ec7ed",
+      "docker network inspect kind",
+      "docker network rm kind",
+    ]);
+    const order = (prefix: string) => run.calls.findIndex((c) => c.startsWith(prefix));
+    expect(order("docker network rm")).toBeGreaterThan(order("docker info"));
+    expect(order("docker network rm")).toBeLessThan(order("kind create cluster"));
+    expect(run.readyKubeconfig).toBeDefined();
+  });
+
+  it("fails, saying so, when the leftovers cannot be removed", async () => {
+    const run = await runCluster(CREATE.ok, { leftover: true, stubs: { docker: 'case "$1" in info) exit 0 ;; ps) echo c0ffee01 ;; rm) echo "Error response from daemon: cannot remove container" >&2; exit 1 ;; *) exit 0 ;; esac' } });
+    expect(run.code).toBe(1);
+    expect(run.finalStatus).toBe("failed: could not remove kind's leftover containers, volumes or network");
+    expect(creates(run.calls)).toEqual([]);
   });
 
   it("loads a built node image instead of pulling", async () => {
@@ -188,6 +265,69 @@ describe.each(SHELLS)("the cluster service script, in %s", (_shell, shell) => {
     const run = await runCluster(slowCreate, { stopWhen: (status, state) => status === "creating" && existsSync(join(state, "kind-running")) });
     expect(run.calls).toContain("kind create stopped");
     expect(run).toMatchObject({ code: 0, finalStatus: "stopped" });
+  });
+
+  it("moves every process out of the root cgroup and enables the controllers first, before anything runs in the background", async () => {
+    // the kernel refuses cgroup.subtree_control (EBUSY) while a process is left in the root cgroup: the
+    // stub xargs (the move) records whether the heartbeat or any status existed when it ran
+    const xargs = '[ -e "$STATE_DIR/heartbeat" ] || [ -e "$STATE_DIR/status" ] && echo "xargs ran after the service started" >>"$CALLS"; PATH=${PATH#*:} exec xargs "$@"';
+    const run = await runCluster(CREATE.ok, { stubs: { xargs } });
+    expect(run.calls[0]).toBe("xargs -rn1");
+    expect(run.calls).not.toContain("xargs ran after the service started");
+    expect(run.cgroup).toEqual({ moved: "1\n7\n", subtreeControl: "+cpuset +cpu +io +memory +hugetlb +pids +rdma +misc\n" });
+    expect(run.readyKubeconfig).toBeDefined();
+  });
+
+  it("fails when pulling the node image fails, and creates nothing", async () => {
+    const docker = 'case "$1" in info) exit 0 ;; image) exit 1 ;; pull) echo "toomanyrequests: You have reached your pull rate limit" >&2; exit 1 ;; *) exit 0 ;; esac';
+    const run = await runCluster(CREATE.ok, { stubs: { docker } });
+    expect(run.code).toBe(1);
+    expect(run.finalStatus).toBe("failed: docker pull kindest/node:v1.37.0@sha256:a1ed56cf failed");
+    expect(run.stderr).toContain("toomanyrequests");
+    expect(creates(run.calls)).toEqual([]);
+  });
+
+  it("fails when loading the built node image fails, and creates nothing", async () => {
+    const docker = 'case "$1" in info) exit 0 ;; load) echo "open /kind-pipeline/node-image.tar: no such file or directory" >&2; exit 1 ;; *) exit 0 ;; esac';
+    const run = await runCluster(CREATE.ok, { archive: true, stubs: { docker } });
+    expect(run.code).toBe(1);
+    expect(run.finalStatus).toBe("failed: docker load of /kind-pipeline/node-image.tar failed");
+    expect(creates(run.calls)).toEqual([]);
+  });
+
+  it("publishes ready only once the kubeconfig is there", async () => {
+    // every rename takes a while: a status published before the kubeconfig's rename would show alone
+    const run = await runCluster(CREATE.ok, { stubs: { mv: "sleep 0.15; PATH=${PATH#*:} exec mv \"$@\"" } });
+    expect(run.readyKubeconfig).toBe("apiVersion: v1\nserver: https://0.0.0.0:6443\n");
+  });
+
+  it("replaces its status whole, so that a reader never finds it empty", async () => {
+    const run = await runCluster(CREATE.flakyOnce, { watchStatus: true });
+    expect(run.finalStatus).toBe("stopped");
+    expect(run.emptyStatusReads).toBe(0);
+    // the reader above may miss a short window by luck; the writes themselves must be renames
+    const withMv = await runCluster(CREATE.ok, { stubs: { mv: 'PATH=${PATH#*:} exec mv "$@"' } });
+    const statusWrites = withMv.calls.filter((c) => /^mv \S+\/status\.new \S+\/status$/.test(c));
+    expect(statusWrites).toHaveLength(4); // starting, creating, ready, stopped
+  });
+
+  it("beats its heartbeat every 5 s by default, well within the readers' 30 s staleness limit", async () => {
+    const run = await runCluster(CREATE.ok, { defaultHeartbeat: true, stubs: { sleep: 'PATH=${PATH#*:} exec sleep 0.05' } });
+    const beats = run.calls.filter((c) => c.startsWith("sleep ") && c !== "sleep 1" && c !== "sleep 0.05");
+    expect(new Set(beats)).toEqual(new Set(["sleep 5"]));
+    expect(5 * 3).toBeLessThanOrEqual(READERS_STALE_SECONDS); // three beats may be missed before a reader calls it dead
+    expect(run.readyKubeconfig).toBeDefined();
+  });
+
+  it("publishes the Dagger session it runs in, from its DNS search domains", async () => {
+    const run = await runCluster(CREATE.ok);
+    expect(run.readySession).toBe("3ogt6oa28srh2");
+  });
+
+  it("refuses a cpu controller it only finds inside cpuset", async () => {
+    const run = await runCluster(CREATE.ok, { controllers: "cpuset io memory pids\n" });
+    expect(run.code).toBe(1);
+    expect(run.finalStatus).toBe("failed: no cpu cgroup controller reaches this container (controllers: cpuset io memory pids); Kind nodes cannot run here");
   });
 
   it("leaves a failed status whatever ends it, even a step that set -e stops", async () => {
@@ -228,6 +368,11 @@ describe("the status of a cluster service, read without binding it", () => {
     expect(await status("ready", 400)).toEqual({ code: 4, said: expect.stringMatching(/^status: ready, but its heartbeat stopped 40\ds ago: the service was killed with its session$/) });
     expect(await status("creating", "garbled")).toEqual({ code: 4, said: "status: creating, without a heartbeat: the service is not running" });
     expect(await status("ready")).toEqual({ code: 4, said: "status: ready, without a heartbeat: the service is not running" });
+  });
+
+  it("calls a heartbeat stale after 30 s by default", async () => {
+    expect(await status("ready", READERS_STALE_SECONDS - 3)).toEqual({ code: 0, said: "status: ready" });
+    expect(await status("ready", READERS_STALE_SECONDS + 3)).toMatchObject({ code: 4, said: expect.stringMatching(/heartbeat stopped 3\ds ago/) });
   });
 
   it("is not running when it stopped, failed, or never ran", async () => {
@@ -286,11 +431,19 @@ describe("the cluster state report", () => {
 });
 
 describe("the node image build script", () => {
+  /** A fake cgroup v2 root with two processes in it. */
+  const cgroupRoot = (dir: string) => {
+    mkdirSync(join(dir, "cgroup"));
+    writeFileSync(join(dir, "cgroup/cgroup.controllers"), "cpuset cpu memory pids\n");
+    writeFileSync(join(dir, "cgroup/cgroup.procs"), "1\n12\n");
+    return join(dir, "cgroup");
+  };
+
   it("builds from the release binaries and saves the image as an archive", async () => {
     const dir = scratch();
     const run = await runScript(NODE_IMAGE_SCRIPT, ["v1.38.0", "kind-pipeline/node:v1.38.0", join(dir, "out/node-image.tar")], {
       dir,
-      env: { DOCKERD_LOG: join(dir, "dockerd.log") },
+      env: { DOCKERD_LOG: join(dir, "dockerd.log"), CGROUP_ROOT: cgroupRoot(dir) },
       stubs: {
         "dockerd-entrypoint.sh": "sleep 30",
         docker: 'exit 0',
@@ -306,15 +459,45 @@ describe("the node image build script", () => {
     ]);
   });
 
-  it("stops when dockerd does not start, with the end of its log", async () => {
+  it("moves every process out of the root cgroup and enables the controllers before starting dockerd", async () => {
     const dir = scratch();
-    const run = await runScript(NODE_IMAGE_SCRIPT, ["v1.38.0", "ref", join(dir, "node.tar")], {
+    const root = cgroupRoot(dir);
+    const run = await runScript(NODE_IMAGE_SCRIPT, ["v1.38.0", "ref", join(dir, "out/node.tar")], {
       dir,
-      env: { DOCKERD_LOG: join(dir, "dockerd.log") },
+      env: { CGROUP_ROOT: root },
+      stubs: { xargs: 'PATH=${PATH#*:} exec xargs "$@"', "dockerd-entrypoint.sh": "sleep 30", docker: "exit 0", kind: "exit 0" },
+    });
+    expect(run.code).toBe(0);
+    expect(run.calls[0]).toBe("xargs -rn1");
+    expect(readFileSync(join(root, "init/cgroup.procs"), "utf8")).toBe("1\n12\n");
+    expect(readFileSync(join(root, "cgroup.subtree_control"), "utf8")).toBe("+cpuset +cpu +memory +pids\n");
+  });
+
+  it("stops when dockerd does not start, with the end of its log, kept beside the archive (the dind wrapper hides /tmp)", async () => {
+    const dir = scratch();
+    const run = await runScript(NODE_IMAGE_SCRIPT, ["v1.38.0", "ref", join(dir, "out/node.tar")], {
+      dir,
+      env: { CGROUP_ROOT: cgroupRoot(dir) },
       stubs: { "dockerd-entrypoint.sh": 'echo "failed to start daemon: operation not permitted"; exit 1', docker: "exit 1", kind: "exit 0" },
     });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("dockerd exited before it answered; its log ends with:\nfailed to start daemon: operation not permitted");
+    expect(readFileSync(join(dir, "out/dockerd.log"), "utf8")).toBe("failed to start daemon: operation not permitted\n");
+    expect(run.calls.filter((c) => c.startsWith("kind"))).toEqual([]);
+  });
+
+  it("gives up on a dockerd that never answers after 60 s by default", async () => {
+    const dir = scratch();
+    // a clock that runs 7 s per reading, and pauses that take no time
+    const date = 'n=$(cat "$SCRATCH/clock" 2>/dev/null || echo 1000); echo $((n + 7)) >"$SCRATCH/clock"; echo "$n"';
+    const run = await runScript(NODE_IMAGE_SCRIPT, ["v1.38.0", "ref", join(dir, "out/node.tar")], {
+      dir,
+      env: { CGROUP_ROOT: cgroupRoot(dir) },
+      stubs: { "dockerd-entrypoint.sh": "echo 'API listen on /var/run/docker.sock'; tail -f /dev/null", docker: "exit 1", kind: "exit 0", date, sleep: "exit 0" },
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("dockerd did not answer within 60s; its log ends with:\nAPI listen on /var/run/docker.sock");
+    expect(run.calls.filter((c) => c === "docker info")).toHaveLength(9); // the clock reads 7, 14, … 63 s after the start
     expect(run.calls.filter((c) => c.startsWith("kind"))).toEqual([]);
   });
 });

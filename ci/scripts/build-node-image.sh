@@ -3,6 +3,8 @@
 # saves it as a docker archive. Runs in a privileged docker:dind container.
 #
 #   usage: build-node-image.sh <v1.38.0> <image ref> <archive path>
+#   dockerd's log: $DOCKERD_LOG, by default dockerd.log beside the archive (never under /tmp, where the
+#   image's dind wrapper mounts a tmpfs that hides what was written there before it)
 set -eu
 
 [ "$#" -eq 3 ] || { echo "usage: build-node-image.sh <version> <image ref> <archive path>" >&2; exit 2; }
@@ -11,11 +13,14 @@ ref=$2
 archive=$3
 
 . "$(dirname "$0")/dockerd.sh"
+# First of all, before anything runs in the background (see dockerd.sh).
+evacuate_root_cgroup
 
-start_dockerd 60 --host=unix:///var/run/docker.sock
+mkdir -p "$(dirname "$archive")"
+DOCKERD_LOG=${DOCKERD_LOG:-$(dirname "$archive")/dockerd.log}
+start_dockerd --host=unix:///var/run/docker.sock
 echo "[node-image] building $ref from the Kubernetes $version release binaries" >&2
 kind build node-image "$version" --image "$ref"
-mkdir -p "$(dirname "$archive")"
 docker save --output "$archive" "$ref"
 echo "[node-image] saved $ref to $archive" >&2
 kill "$dockerd_pid" 2>/dev/null || true

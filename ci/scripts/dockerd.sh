@@ -1,31 +1,51 @@
 # shellcheck shell=sh
-# Sourced by the scripts that run Docker-in-Docker: starts dockerd through the docker:dind image's
-# entrypoint and waits, with a bound, until it answers. As root, that entrypoint runs the image's dind
-# wrapper, which moves every process out of the root cgroup (v2) and enables the controllers for the
-# containers dockerd starts: the cgroup v2 nesting fix.
+# Sourced by the scripts that run Docker-in-Docker (kind-cluster.sh, build-node-image.sh).
 #
-#   start_dockerd <seconds to wait> [dockerd flags...]    sets $dockerd_pid; dockerd's log is $DOCKERD_LOG
+#   evacuate_root_cgroup     call it first, before the script starts anything in the background
+#   start_dockerd [dockerd flags...]
+#                            starts dockerd through the docker:dind image's entrypoint and waits, at most
+#                            $DOCKERD_WAIT_SECONDS (default 60), until it answers; sets $dockerd_pid.
+#                            dockerd's log goes to $DOCKERD_LOG, which the caller sets: never under /tmp,
+#                            where the image's dind wrapper mounts a tmpfs over whatever was written there.
+#
+# CGROUP_ROOT (default /sys/fs/cgroup) is the cgroup v2 root, a directory in the tests.
 
-DOCKERD_LOG=${DOCKERD_LOG:-/tmp/dockerd.log}
+CGROUP_ROOT=${CGROUP_ROOT:-/sys/fs/cgroup}
+DOCKERD_WAIT_SECONDS=${DOCKERD_WAIT_SECONDS:-60}
+
+# The cgroup v2 nesting fix, as the image's dind wrapper does it (moby's hack/dind): move every process
+# of the root cgroup into a child, then enable every controller for the children (dockerd's containers,
+# kind's nodes). The kernel refuses the second step (EBUSY) while any process is left in the root cgroup,
+# so it must happen before the script forks anything that stays: the wrapper does it again when dockerd
+# starts, and by then a heartbeat loop in the root cgroup would make it fail. Processes forked later
+# inherit the child cgroup. Not fatal here: the wrapper's own attempt, or the cpu controller check, says
+# what is wrong.
+evacuate_root_cgroup() {
+    [ -f "$CGROUP_ROOT/cgroup.controllers" ] || return 0
+    mkdir -p "$CGROUP_ROOT/init" 2>/dev/null || :
+    # one pid per write, as the kernel takes them; a process that exited meanwhile cannot be moved (the
+    # write fails, and xargs with it): what matters is the write below
+    xargs -rn1 <"$CGROUP_ROOT/cgroup.procs" >"$CGROUP_ROOT/init/cgroup.procs" 2>/dev/null || :
+    sed -e 's/ / +/g' -e 's/^/+/' <"$CGROUP_ROOT/cgroup.controllers" >"$CGROUP_ROOT/cgroup.subtree_control" ||
+        echo "[dind] could not enable the cgroup controllers ($(cat "$CGROUP_ROOT/cgroup.controllers")) for nested containers" >&2
+}
 
 start_dockerd() {
-    wait_seconds=$1
-    shift
+    : "${DOCKERD_LOG:?DOCKERD_LOG must name dockerd's log file, outside /tmp}"
     dockerd-entrypoint.sh dockerd "$@" >"$DOCKERD_LOG" 2>&1 &
     dockerd_pid=$!
-    waited=0
+    since=$(date +%s)
     until timeout 10 docker info >/dev/null 2>&1; do
         if ! kill -0 "$dockerd_pid" 2>/dev/null; then
             echo "dockerd exited before it answered; its log ends with:" >&2
             tail -n 40 "$DOCKERD_LOG" >&2
             return 1
         fi
-        if [ "$waited" -ge "$wait_seconds" ]; then
-            echo "dockerd did not answer within ${wait_seconds}s; its log ends with:" >&2
+        if [ $(($(date +%s) - since)) -ge "$DOCKERD_WAIT_SECONDS" ]; then
+            echo "dockerd did not answer within ${DOCKERD_WAIT_SECONDS}s; its log ends with:" >&2
             tail -n 40 "$DOCKERD_LOG" >&2
             return 1
         fi
-        waited=$((waited + 1))
         sleep 1
     done
 }

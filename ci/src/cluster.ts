@@ -81,7 +81,7 @@ function stateReader(cluster: PlannedCluster, toolbox: Container): Container {
  */
 export function clusterService(cluster: PlannedCluster, toolbox: Container, node: NodeImageChoice): Service {
   const base = withState(toolbox, cluster)
-    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["dockerd.sh", "kind-cluster.sh"]))
+    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["dockerd.sh", "kind-cluster.sh", "session.sh"]))
     .withNewFile(KIND_CONFIG, kindConfig(cluster))
     .withMountedCache("/var/lib/docker", dag.cacheVolume(`kind-pipeline-docker-${cluster.name}`), { sharing: CacheSharingMode.Locked })
     .withEnvVariable("DOCKER_TLS_CERTDIR", "")
