@@ -117,7 +117,7 @@ describe("renderPlan", () => {
         "   - jax: context images/jax; dockerfile images/jax/Dockerfile; target runtime",
         "   - pytorch: skipped (optional; select it with --images)",
         "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
-        "   - 1.38.0: kind-pipeline-1-38-0, 1 control plane + 2 workers, node image built from Kubernetes v1.38.0 release binaries (kind build node-image; none is published)",
+        "   - 1.38.0: kind-pipeline-1-38-0, 1 control plane + 2 workers, node image built from Kubernetes v1.38.0 release binaries (kind build node-image; kind v0.33.0 publishes none)",
         "3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry",
         "   - manager as kind-pipeline.local/manager:build-<hash of its build inputs>",
         "   - jax as kind-pipeline.local/jax:build-<hash of its build inputs>",
@@ -169,5 +169,25 @@ e2e:
     expect(text).not.toMatch(/env:\/\/HF_TOKEN|debug/);
     const all = renderPlan(await plan({ images: ["manager", "pytorch"] }, YAML));
     expect(all).toContain('   - torch: runs ["sh","t.sh"]; image python:3.12 (+ kubectl); needs pytorch; after deploy; only on 1.37.0; timeout 10m\n');
+  });
+});
+
+describe("kind releases", () => {
+  it("each release resolves its own published node images by digest, and its own default version", async () => {
+    const yaml = (kind: string, versions: string) => `images:\n  jax: { context: images/jax }\nkubernetes: { kind: ${kind}, versions: [${versions}] }\n`;
+    const refs = async (kind: string, versions: string) => (await plan({}, yaml(kind, versions))).clusters.map((c) => c.nodeImage);
+    expect(await refs("v0.32.0", '"1.36.1"')).toEqual([{ kind: "published", ref: "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5" }]);
+    expect(await refs("v0.31.0", '"1.35.0"')).toEqual([{ kind: "published", ref: "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f" }]);
+    expect(await refs("v0.33.0", '"1.35.8"')).toEqual([{ kind: "published", ref: "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0" }]);
+    // 1.36.1 is kind v0.32.0's: v0.33.0 builds it, and says which release publishes it
+    expect(await refs("v0.33.0", '"1.36.1"')).toEqual([{ kind: "build", version: "1.36.1" }]);
+    const text = renderPlan(await plan({}, yaml("v0.33.0", '"1.36.1"')));
+    expect(text).toContain("node image built from Kubernetes v1.36.1 release binaries (kind build node-image; kind v0.33.0 publishes none; kind v0.32.0 publishes one: set kubernetes.kind: v0.32.0 to pull it instead)");
+  });
+
+  it("with nodeImageFallback: fail, the error names the release that publishes the version", async () => {
+    const yaml = 'images:\n  jax: { context: images/jax }\nkubernetes: { kind: v0.31.0, versions: ["1.36.1"], nodeImageFallback: fail }\n';
+    const error = await plan({}, yaml).catch((e: unknown) => e);
+    expect((error as Error).message).toContain("kubernetes.versions.0: kind v0.31.0 publishes no node image for Kubernetes 1.36.1 (published: 1.35.0, 1.34.3, 1.33.7, 1.32.11, 1.31.14); kind v0.32.0 publishes it (set kubernetes.kind: v0.32.0); or choose one of those");
   });
 });

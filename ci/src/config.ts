@@ -8,7 +8,7 @@ import { posix } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { configSchema, kubernetesVersion, partSchemas, type ImageConfig, type PipelineConfig } from "./config-schema.js";
-import { publishedKubernetesVersions, type KindVersion } from "./releases.js";
+import { otherReleasesPublishing, publishedKubernetesVersions, type KindVersion } from "./releases.js";
 import type { SourceTree } from "./source-tree.js";
 
 /** The config file read when none is named. */
@@ -229,9 +229,11 @@ function checkBuildSecretIds(raw: unknown): ConfigProblem[] {
 
 /** The message for a version kind publishes no node image for, when building one is not allowed. */
 export function unpublishedVersionMessage(version: string, kind: KindVersion): string {
+  const others = otherReleasesPublishing(kind, version);
   return (
     `kind ${kind} publishes no node image for Kubernetes ${version} ` +
     `(published: ${publishedKubernetesVersions(kind).join(", ")}); ` +
+    (others.length > 0 ? `kind ${others.join(", ")} publishes it (set kubernetes.kind: ${others[0]}); or ` : "") +
     `choose one of those or set kubernetes.nodeImageFallback: build`
   );
 }

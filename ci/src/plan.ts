@@ -5,7 +5,7 @@
  */
 import { ConfigError, dockerfilePath, unpublishedVersionMessage, type ConfigProblem } from "./config.js";
 import { imageReferenceParts, kubernetesVersion, type PipelineConfig } from "./config-schema.js";
-import { publishedNodeImage, type KindVersion } from "./releases.js";
+import { otherReleasesPublishing, publishedNodeImage, type KindVersion } from "./releases.js";
 
 /** Which Kubernetes versions and images to run; omitted parts come from the config. */
 export interface Selection {
@@ -234,7 +234,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`2. cluster — kind ${plan.kind}, one Docker-in-Docker service per Kubernetes version`);
   for (const cluster of plan.clusters) {
     const nodes = `1 control plane + ${count(cluster.workers, "worker")}`;
-    out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(cluster.nodeImage)}`);
+    out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(plan.kind, cluster.nodeImage)}`);
   }
   out.push(`3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry`);
   for (const image of plan.images) out.push(`   - ${image.name} as ${image.ref ?? `${DEFAULT_REF_REPOSITORY}/${image.name}:build-<hash of its build inputs>`}`);
@@ -261,9 +261,11 @@ function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-function describeNodeImage(source: NodeImageSource): string {
+function describeNodeImage(kind: KindVersion, source: NodeImageSource): string {
   if (source.kind === "published") return source.ref;
-  return `built from Kubernetes v${source.version} release binaries (kind build node-image; none is published)`;
+  const others = otherReleasesPublishing(kind, source.version);
+  const instead = others.length > 0 ? `; kind ${others.join(", ")} publishes one: set kubernetes.kind: ${others[0]} to pull it instead` : "";
+  return `built from Kubernetes v${source.version} release binaries (kind build node-image; kind ${kind} publishes none${instead})`;
 }
 
 function formatSeconds(seconds: number): string {

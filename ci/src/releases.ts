@@ -36,6 +36,41 @@ export const KIND_RELEASES = {
     },
     defaultKubernetes: "1.37.0",
   },
+  // https://github.com/kubernetes-sigs/kind/releases/tag/v0.32.0. Binaries: cashapp/hermit-packages kind.hcl
+  // (65764ff3) and cert-manager/makefile-modules modules/tools/00_mod.mk (f5352119). Node images:
+  // kubernetes-sigs/cluster-api test/infrastructure/kind/mapper.go (15f3dc16) and chainguard-dev/actions
+  // setup-kind/action.yaml (bed80501); the default matches kind's pkg/apis/config/defaults/image.go at v0.32.0.
+  "v0.32.0": {
+    binarySha256: {
+      amd64: "50030de23cf40a18505f20426f6a8506bedf13c6e509244bd1fa9463721b0f54",
+      arm64: "b92cd615e97585de8ddade28ed5cd7feb4248d717c233eea5b03c37298900f5d",
+    },
+    nodeImages: {
+      "1.36.1": "sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+      "1.35.5": "sha256:ce977ae6d65918d0b58a5f8b5e940429c2ce42fa3a5619ec2bbc60b949c0ac95",
+      "1.34.8": "sha256:02722c2dedddcfc00febf5d27fbeb9b7b2c14294c82109ff4a85d89ac9ba3256",
+      "1.33.12": "sha256:3f5c8443c620245e4d355cfe09e96a91ead32ceaa569d3f1ca9edf0cb2fe2ff4",
+    },
+    defaultKubernetes: "1.36.1",
+  },
+  // https://github.com/kubernetes-sigs/kind/releases/tag/v0.31.0. Binaries: cashapp/hermit-packages kind.hcl
+  // (a99c6af2) and cert-manager/makefile-modules modules/tools/00_mod.mk (2fee9207). Node images:
+  // kubernetes-sigs/cluster-api test/infrastructure/kind/mapper.go and rogerwesterbo/createlocalk8s
+  // scripts/variables.sh (b5e570d5); the default matches kind's pkg/apis/config/defaults/image.go at v0.31.0.
+  "v0.31.0": {
+    binarySha256: {
+      amd64: "eb244cbafcc157dff60cf68693c14c9a75c4e6e6fedaf9cd71c58117cb93e3fa",
+      arm64: "8e1014e87c34901cc422a1445866835d1e666f2a61301c27e722bdeab5a1f7e4",
+    },
+    nodeImages: {
+      "1.35.0": "sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
+      "1.34.3": "sha256:08497ee19eace7b4b5348db5c6a1591d7752b164530a36f855cb0f2bdcbadd48",
+      "1.33.7": "sha256:d26ef333bdb2cbe9862a0f7c3803ecc7b4303d8cea8e814b481b09949d353040",
+      "1.32.11": "sha256:5fc52d52a7b9574015299724bd68f183702956aa4a2116ae75a63cb574b35af8",
+      "1.31.14": "sha256:6f86cf509dbb42767b6e79debc3f2c32e4ee01386f0489b3b2be24b0a55aac2b",
+    },
+    defaultKubernetes: "1.35.0",
+  },
 } as const satisfies Record<string, KindRelease>;
 
 /** A kind version this module has pins for. */
@@ -89,6 +124,14 @@ export const DIND_IMAGE =
 /** Kubernetes versions (no `v`) with a node image published for the given kind release, newest first. */
 export function publishedKubernetesVersions(kind: KindVersion): string[] {
   return Object.keys(KIND_RELEASES[kind].nodeImages);
+}
+
+/**
+ * The other kind releases this module pins that publish a node image for a version, newest first: what to
+ * tell a user whose chosen release would have to build one.
+ */
+export function otherReleasesPublishing(kind: KindVersion, kubernetes: string): KindVersion[] {
+  return KIND_VERSIONS.filter((other) => other !== kind && publishedKubernetesVersions(other).includes(kubernetes));
 }
 
 /** The pinned `kindest/node` reference for a version, or undefined when the kind release published none. */
