@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connection, dag, ExecError, GraphQLRequestError } from "@dagger.io/dagger";
 import { describe, expect } from "vitest";
+import { moduleScripts } from "../ci/src/scripts.js";
 import { StandInEngine } from "./support/engine.js";
 import { assertAllScripted, engineTest as test } from "./support/harness.js";
 import { projectTree } from "./support/projects.js";
@@ -189,5 +190,148 @@ describe("directories and files", () => {
     const after = await keys();
     expect(after.a).not.toBe(before.a);
     expect(after.b).toBe(before.b);
+  });
+});
+
+describe("the engine's schema", () => {
+  /** Posts a query to the engine as the SDK does, and returns the response's body. */
+  const post = async (engine: StandInEngine, query: string) => {
+    const { DAGGER_SESSION_PORT: port, DAGGER_SESSION_TOKEN: token } = engine.sessionEnv;
+    const response = await fetch(`http://127.0.0.1:${port}/query`, {
+      method: "POST",
+      headers: { authorization: `Basic ${Buffer.from(`${token}:`).toString("base64")}`, "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    });
+    return response.json();
+  };
+
+  test("a query with a misspelt argument is refused, with the field path and graphql's message", async ({ engine }) => {
+    const body = await post(engine, '{ container { from (adress: "alpine") { id } } }');
+    const refused = [
+      'container.from: Unknown argument "adress" on field "Container.from". Did you mean "address"?',
+      'container.from: Field "from" argument "address" of type "String!" is required, but it was not provided.',
+    ];
+    expect(body).toEqual({
+      data: null,
+      errors: [{ message: `stand-in engine: the query does not validate against the schema of dagger v0.21.8: ${refused.join("; ")}`, path: ["container", "from", "id"] }],
+    });
+    expect(engine.leaves.map((l) => l.outcome)).toEqual(["refused"]);
+    expect(engine.takeViolations()).toEqual(refused.map((message) => ({ kind: "query", message })));
+  });
+
+  test("the SDK driven with a wrong argument fails, with the whole chain's path through node(id:)", async ({ engine }) => {
+    const error = await engine.run(async () => {
+      const synced = await dag.container().from("alpine").sync();
+      return synced.withExec(["true"], { argz: ["x"] } as never).sync();
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GraphQLRequestError);
+    expect(engine.takeViolations()).toEqual([{ kind: "query", message: 'container.from.withExec: Unknown argument "argz" on field "Container.withExec". Did you mean "args"?' }]);
+  });
+
+  test("a violation fails the test in stop(), even when the module swallowed the error", async () => {
+    const engine = await StandInEngine.start();
+    await engine.run(() => dag.container().withExec(["true"], { expect: "SUCESS" } as never).sync().catch(() => undefined));
+    await expect(engine.stop()).rejects.toThrow(
+      'the stand-in engine refused or failed, as a real engine (dagger v0.21.8) would:\n  query: container.withExec: Value "SUCESS" does not exist in "ReturnType" enum. Did you mean the enum value "SUCCESS"?',
+    );
+  });
+
+  test("a scripted answer of another type than the leaf's is refused, with the field path", async ({ engine }) => {
+    engine.reply({ leaf: "exitCode" }, answer("0")).reply({ leaf: "stdout" }, answer(42)).reply({ leaf: "stderr" }, answer(null));
+    engine.reply({ leaf: "combinedOutput" }, answer()).reply({ leaf: "kind" }, answer("CLASS_KIND"));
+    const outcomes = await engine.run(async () => {
+      const synced = await dag.container().from("alpine").sync();
+      const exec = synced.withExec(["true"]);
+      const leaves = [() => exec.exitCode(), () => exec.stdout(), () => exec.stderr(), () => exec.combinedOutput(), () => dag.typeDef().kind()];
+      const messages = [];
+      for (const leaf of leaves) messages.push(await leaf().catch((e: Error) => e.message));
+      return messages;
+    });
+    expect(outcomes[0]).toBe('stand-in engine: the answer does not have the type the schema of dagger v0.21.8 declares: container.from.withExec.exitCode: declared Int!, scripted "0" (string)');
+    expect(engine.takeViolations().map((v) => v.message)).toEqual([
+      'container.from.withExec.exitCode: declared Int!, scripted "0" (string)',
+      "container.from.withExec.stdout: declared String!, scripted 42 (number)",
+      "container.from.withExec.stderr: declared String!, scripted null (null)",
+      "container.from.withExec.combinedOutput: declared String!, scripted no value (which answers the object's ID)",
+      'typeDef.kind: declared TypeDefKind!, scripted "CLASS_KIND" (string)',
+    ]);
+  });
+
+  test("answers of the declared type pass: scalars, enum members, lists, null where allowed, IDs", async ({ engine }) => {
+    engine.reply({ leaf: "exitCode" }, answer(0)).reply({ leaf: "stdout" }, answer("hi\n")).reply({ leaf: "kind" }, answer("OBJECT_KIND"));
+    engine.reply({ leaf: "entries" }, answer(["a", "b/"])).reply({ leaf: "exportImage" }, answer(null)).reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));
+    const answers = await engine.run(async () => {
+      const exec = (await dag.container().from("alpine").sync()).withExec(["true"]);
+      return Promise.all([exec.exitCode(), exec.stdout(), dag.typeDef().kind(), dag.directory().entries(), exec.exportImage("x"), dag.defaultPlatform()]);
+    });
+    expect(answers).toEqual([0, "hi\n", "OBJECT_KIND", ["a", "b/"], undefined, "linux/amd64"]);
+  });
+});
+
+describe("the files a container holds", () => {
+  const STATUS = ["sh", "/kind-pipeline/scripts/cluster-status.sh", "/kind-pipeline/state"];
+  const reader = () => dag.container().from("docker:29.9.0-dind").withMountedCache("/kind-pipeline/state", dag.cacheVolume("state"));
+
+  test("a state reader that mounts none of its scripts fails as busybox sh does, and the test with it", async ({ engine }) => {
+    engine.reply({ leaf: "sync" }, answer());
+    const error = await engine.run(() => reader().withExec(STATUS).sync()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExecError);
+    expect(error).toMatchObject({
+      message: 'process "sh /kind-pipeline/scripts/cluster-status.sh /kind-pipeline/state" did not complete successfully: exit code: 127',
+      exitCode: 127,
+      stderr: "sh: can't open '/kind-pipeline/scripts/cluster-status.sh': No such file or directory\n",
+    });
+    expect(engine.takeViolations()).toEqual([{
+      kind: "exec",
+      message: "container.from.withMountedCache.withExec: sh /kind-pipeline/scripts/cluster-status.sh /kind-pipeline/state: /kind-pipeline/scripts/cluster-status.sh is not in the container: no withNewFile, withFile, withDirectory or withMounted* call of the chain places it",
+    }]);
+  });
+
+  test("with its scripts mounted it runs; a script the mount lacks fails, naming what the mount holds", async ({ engine }) => {
+    await engine.run(async () => {
+      await reader().withMountedDirectory("/kind-pipeline/scripts", moduleScripts(["cluster-status.sh"])).withExec(STATUS).sync();
+      await reader().withMountedDirectory("/kind-pipeline/scripts", moduleScripts(["cluster-status.sh"])).withWorkdir("/kind-pipeline").withExec(["sh", "-e", "scripts/cluster-status.sh"]).sync();
+      await reader().withExec(["sh", "-c", "cat /kind-pipeline/state/status"]).sync();
+      const wrong = await reader().withMountedDirectory("/kind-pipeline/scripts", moduleScripts(["cluster-state.sh"])).withExec(STATUS).sync().catch((e: unknown) => e);
+      expect(wrong).toMatchObject({ exitCode: 127 });
+    });
+    expect(engine.takeViolations().map((v) => v.message)).toEqual([
+      "container.from.withMountedCache.withMountedDirectory.withExec: sh /kind-pipeline/scripts/cluster-status.sh /kind-pipeline/state: /kind-pipeline/scripts/cluster-status.sh is not in what the chain mounts at /kind-pipeline/scripts (cluster-state.sh)",
+    ]);
+  });
+
+  test("so must the scripts a script sources or runs from its own directory", async ({ engine }) => {
+    const run = (files: Record<string, string>) => {
+      const scripts = Object.entries(files).reduce((dir, [name, text]) => dir.withNewFile(name, text), dag.directory());
+      return dag.container().from("alpine").withMountedDirectory("/s", scripts).withExec(["sh", "/s/run.sh"]).sync().then(() => "ran", (e: ExecError) => `exit ${e.exitCode}: ${e.stderr.trim()}`);
+    };
+    const script = '#!/bin/sh\nhere=$(dirname "$0")\n. "$here/lib.sh"\n# "$here/not-a-call.sh"\n';
+    const outcomes = await engine.run(async () => [await run({ "run.sh": script, "lib.sh": "" }), await run({ "run.sh": script })]);
+    expect(outcomes).toEqual(["ran", "exit 127: /s/run.sh: .: line 3: can't open '/s/lib.sh': No such file or directory"]);
+    expect(engine.takeViolations().map((v) => v.message)).toEqual([
+      "container.from.withMountedDirectory.withExec: sh /s/run.sh: /s/lib.sh is run by /s/run.sh (line 3), but not in what the chain mounts at /s (run.sh)",
+    ]);
+  });
+
+  test("a path read under a mounted directory must be in it; paths of the image cannot be known and pass", async ({ engine }) => {
+    const root = projectTree({ "test/e2e/jax.yaml": "kind: Job\n" });
+    const outcomes = await engine.run(async () => {
+      const src = dag.container().from("golang:1.24").withMountedDirectory("/src", dag.host().directory(root)).withWorkdir("/src");
+      const run = (args: string[]) => src.withExec(args).sync().then(() => "ran", (e: ExecError) => `exit ${e.exitCode}: ${e.stderr.trim()}`);
+      return [
+        await run(["kubectl", "apply", "-f", "./test/e2e/jax.yaml"]),
+        await run(["/usr/local/bin/kubectl", "apply", "-f", "/src/test/e2e/pytorch.yaml"]),
+        await run(["./bin/e2e"]),
+      ];
+    });
+    expect(outcomes).toEqual([
+      "ran",
+      "exit 2: kubectl: can't open '/src/test/e2e/pytorch.yaml': No such file or directory",
+      'exit 127: exec: "./bin/e2e": stat ./bin/e2e: no such file or directory',
+    ]);
+    expect(engine.takeViolations().map((v) => v.message)).toEqual([
+      "container.from.withMountedDirectory.withWorkdir.withExec: /usr/local/bin/kubectl apply -f /src/test/e2e/pytorch.yaml: /src/test/e2e/pytorch.yaml is not in what the chain mounts at /src (test/e2e/jax.yaml)",
+      "container.from.withMountedDirectory.withWorkdir.withExec: ./bin/e2e: ./bin/e2e is not in what the chain mounts at /src (test/e2e/jax.yaml)",
+    ]);
   });
 });

@@ -4,7 +4,8 @@
  * they stand for, so the same chain always gets the same ID and an ID expands back to its whole chain.
  */
 import { createHash } from "node:crypto";
-import { Kind, parse, type FieldNode, type SelectionNode, type SelectionSetNode, type ValueNode } from "graphql";
+import { Kind, type DocumentNode, type FieldNode, type SelectionNode, type SelectionSetNode, type ValueNode } from "graphql";
+import { fieldTypeName } from "./schema.js";
 
 /** A GraphQL enum value (`sharing: LOCKED`), kept apart from strings. */
 export class EnumValue {
@@ -14,17 +15,9 @@ export class EnumValue {
 /** An argument value; a `Call` is an object passed by ID. */
 export type ArgValue = string | number | boolean | null | EnumValue | Call | ArgValue[] | { [key: string]: ArgValue };
 
-/** The GraphQL types fields return, where the stand-in needs to know (directory model, `node` loaders). */
-const RESULT_TYPES: Record<string, Record<string, string>> = {
-  Query: { host: "Host", directory: "Directory", container: "Container", cacheVolume: "CacheVolume", http: "File", secret: "Secret" },
-  Host: { directory: "Directory", file: "File" },
-  Directory: { directory: "Directory", file: "File", dockerBuild: "Container" },
-  Container: { directory: "Directory", file: "File", asService: "Service", asTarball: "File", from: "Container" },
-};
-
 /** One field of a chain, with its arguments and the chain it was selected on. */
 export class Call {
-  /** The GraphQL type this field returns, or "?" where the stand-in does not need to know. */
+  /** The name of the GraphQL type this field returns, as the engine's schema declares it, or "?" for a field it lacks. */
   readonly type: string;
 
   constructor(
@@ -34,7 +27,7 @@ export class Call {
     type?: string,
   ) {
     const parentType = parent?.type ?? "Query";
-    this.type = type ?? RESULT_TYPES[parentType]?.[field] ?? (/^with(out)?[A-Z]/.test(field) ? parentType : "?");
+    this.type = type ?? fieldTypeName(parentType, field) ?? "?";
   }
 
   /** The whole chain, every argument in full and objects expanded: the form scripts and assertions match. */
@@ -100,18 +93,20 @@ export class IdRegistry {
   }
 }
 
-/** A parsed query: the chain down to its leaf, and the response keys of each level (to nest the answer). */
+/** A parsed query: the chain down to its leaf, and each level's call and response key (to nest the answer). */
 export interface ParsedQuery {
   leaf: Call;
+  /** The call each field of the query selects, from the root field down: `node(id:)` selects the ID's chain. */
+  levels: Call[];
   keys: string[];
 }
 
-/** Parses one SDK query (one field per level) into a chain, expanding IDs and `node`/`load…FromID` loaders. */
-export function parseQuery(query: string, ids: IdRegistry): ParsedQuery {
-  const document = parse(query);
+/** Reads one SDK query (one field per level) as a chain, expanding IDs and `node`/`load…FromID` loaders. */
+export function parseQuery(document: DocumentNode, ids: IdRegistry): ParsedQuery {
   const operation = document.definitions[0];
   if (operation?.kind !== Kind.OPERATION_DEFINITION) throw new Error("expected one query operation");
   const keys: string[] = [];
+  const levels: Call[] = [];
   let call: Call | undefined;
   let selections: SelectionSetNode | undefined = operation.selectionSet;
   let fragmentType: string | undefined;
@@ -126,11 +121,12 @@ export function parseQuery(query: string, ids: IdRegistry): ParsedQuery {
     if (selection.kind !== Kind.FIELD) throw new Error(`unexpected ${selection.kind} in a query`);
     keys.push(selection.alias?.value ?? selection.name.value);
     call = selectField(selection, call, fragmentType, ids);
+    levels.push(call);
     fragmentType = undefined;
     selections = selection.selectionSet;
   }
   if (!call) throw new Error("empty query");
-  return { leaf: call, keys };
+  return { leaf: call, levels, keys };
 }
 
 function selectField(field: FieldNode, parent: Call | undefined, parentType: string | undefined, ids: IdRegistry): Call {

@@ -6,17 +6,35 @@
  * scripts matched on the chain, fails exactly as the engine does, and simulates durations. It computes
  * nothing a test could script instead, except directory and file contents, which it reads from real files.
  * A leaf that no script answers fails, and the test with it.
+ *
+ * It holds the SDK and the tests to what a real engine accepts (schema.ts, execs.ts): a query the engine's
+ * schema refuses, an answer of another type than the schema declares, and an exec that would not find its
+ * script are answered with the engine's error and recorded as violations, which fail the test in `stop()`.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { connection } from "@dagger.io/dagger";
-import { Call, EnumValue, IdRegistry, parseQuery } from "./calls.js";
+import { parse, type DocumentNode } from "graphql";
+import { Call, EnumValue, IdRegistry, parseQuery, type ParsedQuery } from "./calls.js";
+import { missingFile } from "./execs.js";
 import { applies, type Match, type Reply, type Script, type ScriptOptions } from "./replies.js";
+import { answerMismatch, checkQuery, SCHEMA_TAG } from "./schema.js";
 import { existsIn, TreeModel } from "./trees.js";
 
-/** How a recorded leaf was answered. */
-export type Outcome = "answer" | "exec-error" | "engine-error" | "unscripted" | "hang";
+/**
+ * How a recorded leaf was answered; `refused`: with an error, because the query or its scripted answer
+ * breaks the engine's schema.
+ */
+export type Outcome = "answer" | "exec-error" | "engine-error" | "unscripted" | "hang" | "refused";
+
+/** Something a real engine would not have done as the test had it: the test fails for it in `stop()`. */
+export interface Violation {
+  /** A query the schema refuses, an answer of the wrong type, an exec whose file is not in the container. */
+  kind: "query" | "answer" | "exec";
+  /** Where (the chain's field path) and what: `container.from.withExec.exitCode: declared Int!, scripted "0" (string)`. */
+  message: string;
+}
 
 /** One leaf the SDK asked for: the unit of every assertion. */
 export interface RecordedLeaf {
@@ -43,6 +61,7 @@ export class StandInEngine {
   readonly leaves: RecordedLeaf[] = [];
   /** Requests refused for a wrong session token. */
   unauthorized = 0;
+  private readonly violations: Violation[] = [];
 
   private readonly ids = new IdRegistry();
   /** Host paths resolve from the working directory, as the engine resolves them from the client's. */
@@ -169,10 +188,25 @@ export class StandInEngine {
     return tree && [...tree.keys()].sort();
   }
 
-  /** Stops listening and drops open connections, hanging queries included. */
+  /**
+   * The violations recorded so far, which no longer fail the test: for a test that shows one on purpose
+   * and asserts it.
+   */
+  takeViolations(): Violation[] {
+    return this.violations.splice(0);
+  }
+
+  /**
+   * Stops listening and drops open connections, hanging queries included. Then throws, listing them, when
+   * violations are left: the test fails even if the module swallowed the error the SDK raised.
+   */
   async stop(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.violations.length > 0) {
+      const lines = this.violations.map((v) => `  ${v.kind}: ${v.message}`);
+      throw new Error(`the stand-in engine refused or failed, as a real engine (dagger ${SCHEMA_TAG}) would:\n${lines.join("\n")}`);
+    }
   }
 
   private keyOfValue(value: unknown): string {
@@ -192,28 +226,59 @@ export class StandInEngine {
       this.unauthorized++;
       return send(response, 401, { errors: [{ message: "unauthorized: wrong session token" }] });
     }
-    let parsed;
+    let document: DocumentNode;
+    let parsed: ParsedQuery;
     try {
-      parsed = parseQuery(JSON.parse(body).query, this.ids);
+      document = parse(JSON.parse(body).query);
+      parsed = parseQuery(document, this.ids);
     } catch (error) {
       return send(response, 200, { data: null, errors: [{ message: `stand-in engine: ${(error as Error).message}` }] });
     }
-    const { leaf: call, keys } = parsed;
+    const { leaf: call, levels, keys } = parsed;
     const recorded: RecordedLeaf = { seq: this.leaves.length, leaf: call.field, call, text: call.text, startedAt: this.now() };
     this.leaves.push(recorded);
+    const { errors, leafType } = checkQuery(document);
+    if (errors.length > 0) {
+      const found = errors.map((e) => `${e.depth > 0 ? fieldPath(levels[e.depth - 1]!) : "(query)"}: ${e.message}`);
+      return this.refuse(response, recorded, keys, "query", found, `the query does not validate against the schema of dagger ${SCHEMA_TAG}`);
+    }
+    const missing = missingFile(call, this.trees);
+    if (missing) {
+      const { cmd, exitCode, stderr, violation } = missing;
+      this.violations.push({ kind: "exec", message: violation });
+      return this.answer(response, recorded, keys, { kind: "exec-error", cmd, exitCode, stdout: "", stderr });
+    }
     const script = this.scripts.findLast((s) => applies(s, call.field, call.text));
     if (script) script.remaining--;
     if (script?.delayMs) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
     const reply = script?.reply ?? this.defaultReply(call);
+    const mismatch = reply?.kind === "answer" && answerMismatch(leafType!, reply.value, script ? "scripted" : "answered by default");
+    if (mismatch) {
+      return this.refuse(response, recorded, keys, "answer", [`${fieldPath(call)}: ${mismatch}`], `the answer does not have the type the schema of dagger ${SCHEMA_TAG} declares`);
+    }
+    return this.answer(response, recorded, keys, reply);
+  }
+
+  /** Sends a reply as the engine would (or none, for a hang), noting how the leaf was answered. */
+  private answer(response: ServerResponse, recorded: RecordedLeaf, keys: string[], reply: Reply | undefined): void {
+    const { call } = recorded;
     recorded.outcome = reply?.kind ?? "unscripted";
     if (reply?.kind === "hang") return; // the connection stays open until stop()
     recorded.endedAt = this.now();
     if (!reply) return send(response, 200, errorBody(keys, `stand-in engine: no script answers ${call.field} of ${call.display}`));
-    if (reply.kind === "answer") return send(response, 200, { data: nest(keys, reply.value ?? this.ids.idOf(call.parent ?? call)) });
+    if (reply.kind === "answer") return send(response, 200, { data: nest(keys, reply.value === undefined ? this.ids.idOf(call.parent ?? call) : reply.value) });
     if (reply.kind === "engine-error") return send(response, 200, errorBody(keys, reply.message));
     const cmd = reply.cmd ?? lastExecArgs(call);
     const message = `process "${cmd.join(" ")}" did not complete successfully: exit code: ${reply.exitCode}`;
     return send(response, 200, errorBody(keys, message, { _type: "EXEC_ERROR", cmd, exitCode: reply.exitCode, stdout: reply.stdout, stderr: reply.stderr }));
+  }
+
+  /** Answers with an error what a real engine would refuse, and records the violations for `stop()`. */
+  private refuse(response: ServerResponse, recorded: RecordedLeaf, keys: string[], kind: Violation["kind"], found: string[], what: string): void {
+    this.violations.push(...found.map((message) => ({ kind, message })));
+    recorded.outcome = "refused";
+    recorded.endedAt = this.now();
+    send(response, 200, errorBody(keys, `stand-in engine: ${what}: ${found.join("; ")}`));
   }
 
   /** The engine's own answers: IDs, and what the directory model knows. Undefined when a test must script it. */
@@ -237,6 +302,11 @@ export class StandInEngine {
   now(): number {
     return performance.now() - this.origin;
   }
+}
+
+/** The fields of a chain, root first (`container.from.withExec.exitCode`): where a violation is. */
+function fieldPath(call: Call): string {
+  return call.path.map((c) => c.field).join(".");
 }
 
 function matches(text: string, pattern: string | RegExp): boolean {

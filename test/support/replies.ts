@@ -10,7 +10,10 @@ export type Reply =
   | { kind: "engine-error"; message: string }
   | { kind: "hang" };
 
-/** Answers the value; without one, answers what the engine would for `id` and `sync` (the object's ID). */
+/**
+ * Answers the value (null too); without one, the object's ID, as the engine answers `id`, `sync` and other
+ * ID fields. The engine checks it against the type its schema declares for the leaf.
+ */
 export function answer(value?: unknown): Reply {
   return { kind: "answer", value };
 }

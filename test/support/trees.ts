@@ -1,8 +1,9 @@
 /**
  * The stand-in engine's model of directories and files: what a chain of `host.directory`, `directory`,
  * `withNewFile`, `withDirectory`, `filter` and `file` calls holds, computed from the real files on disk.
- * It lets the module read its config and test its paths for real, and gives directories a content digest,
- * as the engine does, so that cache keys follow content, not paths.
+ * It lets the module read its config and test its paths for real, gives directories a content digest,
+ * as the engine does, so that cache keys follow content, not paths, and tells what the directories a
+ * container mounts hold (execs.ts).
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -49,7 +50,7 @@ export class TreeModel {
     const path = typeof args.path === "string" ? args.path : "";
     const parentType = parent?.type ?? "Query";
     if (parentType === "Query" && field === "directory") return new Map();
-    if (parentType === "Host" && field === "directory") return filter(readDisk(resolve(this.hostRoot, path), globs(args.exclude)), args);
+    if (parentType === "Host" && field === "directory") return filtered(readDisk(resolve(this.hostRoot, path), globs(args.exclude)), args);
     if (parentType === "Host" && field === "file") return readFileSync(resolve(this.hostRoot, path));
     if (parentType !== "Directory" || !parent) return undefined;
     const tree = this.directory(parent);
@@ -63,10 +64,10 @@ export class TreeModel {
         return new Map(tree).set(normalize(path), Buffer.from(String(args.contents ?? "")));
       case "withDirectory": {
         const source = args.source instanceof Call ? this.directory(args.source) : undefined;
-        return source && mount(tree, path, filter(source, args));
+        return source && mount(tree, path, filtered(source, args));
       }
       case "filter":
-        return filter(tree, args);
+        return filtered(tree, args);
       default:
         return undefined;
     }
@@ -116,7 +117,7 @@ function mount(tree: Tree, path: string, source: Tree): Tree {
 }
 
 /** Applies `exclude`/`include` globs (`*`, `?`, `**`; a pattern matching a directory matches all below it). */
-function filter(tree: Tree, args: Readonly<Record<string, ArgValue>>): Tree {
+export function filtered(tree: Tree, args: Readonly<Record<string, ArgValue>>): Tree {
   const exclude = globs(args.exclude);
   const include = globs(args.include);
   if (exclude.length === 0 && include.length === 0) return tree;
