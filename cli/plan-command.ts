@@ -39,6 +39,10 @@ export async function planCommand(argv: string[], out: Output): Promise<number> 
     out.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (!(await localSourceTree(options.source).exists(".", "directory"))) {
+    out.stderr.write(`--source ${options.source}: directory not found\n`);
+    return 2;
+  }
   try {
     const config = await loadConfig(localSourceTree(options.source), options.config);
     const plan = planPipeline(config, { kubernetes: options.kubernetes, images: options.images });

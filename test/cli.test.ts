@@ -20,6 +20,10 @@ const broken = projectTree({
 });
 
 describe("npm run plan", () => {
+  it("says so when the --source directory does not exist", async () => {
+    expect(await runPlan("--source", "/nonexistent/kind-pipeline-project")).toEqual({ status: 2, stdout: "", stderr: "--source /nonexistent/kind-pipeline-project: directory not found\n" });
+  });
+
   it("prints the embedded example's plan and exits 0", async () => {
     const result = await runPlan("--source", REPO_ROOT);
     expect(result).toMatchObject({ status: 0, stderr: "" });

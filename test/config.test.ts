@@ -15,6 +15,7 @@ const root = projectTree({
   "images/pytorch/Dockerfile": "FROM python:3.12-slim\n",
   "cmd/manager/Dockerfile": "FROM golang:1.24\n",
   "images/jax/.dockerignore": "__pycache__\n",
+  "run.sh": "echo run\n",
 });
 const tree = localSourceTree(root);
 
@@ -41,7 +42,13 @@ describe("invalid configs name the exact path of each problem", () => {
     ["a context escaping the source", "images:\n  jax: { context: ../elsewhere }\n", "images.jax.context", /inside the source directory/],
     ["a context that does not exist", "images:\n  jax: { context: images/jaxx }\n", "images.jax.context", /^directory not found: images\/jaxx$/],
     ["a Dockerfile that does not exist", "images:\n  jax: { context: images/jax, dockerfile: jax.Dockerfile }\n", "images.jax.dockerfile", /^file not found: images\/jax\/jax\.Dockerfile/],
-    ["a Dockerfile outside its context", "images:\n  jax: { context: images/jax, dockerfile: ../pytorch/Dockerfile }\n", "images.jax.dockerfile", /inside the source directory/],
+    ["a Dockerfile outside its context", "images:\n  jax: { context: images/jax, dockerfile: ../pytorch/Dockerfile }\n", "images.jax.dockerfile", /^must stay inside the context \(no '\.\.'\): only the context is sent to the build; widen the context \(e\.g\. context: \.\)/],
+    ["a timeout without its unit", `${JAX}e2e:\n  - { name: s, run: [x], timeout: 90 }\n`, "e2e.0.timeout", /^must be a duration with its unit, e\.g\. "90s" or "90m": a bare number has none$/],
+    ["a Kubernetes version YAML reads as a number", `${JAX}kubernetes: { versions: [1.36] }\n`, "kubernetes.versions.0", /^must be a string, not number 1\.36 as YAML read it: quote it and give all three parts, e\.g\. "1\.36\.0"$/],
+    ["an error inside the block of an image with an invalid name", "images:\n  Jax_1: { contxt: images/jax }\n", "images.Jax_1.contxt", /unknown key \(did you mean "context"\?\)/],
+    ["a step image that is no reference", `${JAX}e2e:\n  - { name: s, run: [x], image: "Golang 1.24" }\n`, "e2e.0.image", /must be an image reference such as golang:1\.24/],
+    ["a step script missing from the source", `${JAX}e2e:\n  - { name: s, run: [sh, test/e2e/missing.sh] }\n`, "e2e.0.run.1", /^file not found: test\/e2e\/missing\.sh \(a step runs from the source root\)$/],
+    ["a step program given as a missing source path", `${JAX}e2e:\n  - { name: s, run: [./hack/e2e.sh, --fast] }\n`, "e2e.0.run.0", /^file not found: hack\/e2e\.sh/],
     ["a build arg YAML reads as a number", "images:\n  jax:\n    context: images/jax\n    buildArgs: { PYTHON_VERSION: 3.10 }\n", "images.jax.buildArgs.PYTHON_VERSION", /must be a string, not number 3\.1 as YAML read it/],
     ["a build arg name that is not a variable", "images:\n  jax:\n    context: images/jax\n    buildArgs: { 1X: a }\n", "images.jax.buildArgs.1X", /must be a variable name/],
     ["a secret given as plain text", "images:\n  jax:\n    context: images/jax\n    secrets: { token: ghp_plaintext }\n", "images.jax.secrets.token", /Dagger secret reference/],
@@ -56,7 +63,7 @@ describe("invalid configs name the exact path of each problem", () => {
     ["too many workers", `${JAX}cluster: { workers: 20 }\n`, "cluster.workers", /at most 8/],
     ["a fractional worker count", `${JAX}cluster: { workers: 1.5 }\n`, "cluster.workers", /whole number/],
     ["a node label key with a space", `${JAX}cluster:\n  nodeLabels: { "bad key": x }\n`, "cluster.nodeLabels.bad key", /label key/],
-    ["a node label the kubelet may not set", `${JAX}cluster:\n  nodeLabels: { node-role.kubernetes.io/worker: "" }\n`, "cluster.nodeLabels.node-role.kubernetes.io/worker", /kubernetes\.io or k8s\.io namespaces: the kubelet refuses/],
+    ["a node label the kubelet may not set", `${JAX}cluster:\n  nodeLabels: { node-role.kubernetes.io/worker: "" }\n`, "cluster.nodeLabels.node-role.kubernetes.io/worker", /^is in the kubernetes\.io or k8s\.io namespaces, where the kubelet sets only its own labels .* and refuses this one; use your own prefix/],
     ["a cluster name too long for kind's node names", `${JAX}cluster: { name: ${"k".repeat(41)} }\n`, "cluster.name", /at most 40 characters/],
     ["an empty duration", `${JAX}build: { timeout: "" }\n`, "build.timeout", /duration such as "90s"/],
     ["too many build retries", `${JAX}build: { retries: 9 }\n`, "build.retries", /at most 5/],
@@ -107,7 +114,7 @@ describe("ConfigError", () => {
     expect(error.message.split("\n")).toEqual([
       "invalid kind-pipeline.yaml (3 problems):",
       '  images.jax.optinal: unknown key (did you mean "optional"?) (line 2)',
-      '  kubernetes.versions.0: must be a string, not a number (1.37) (line 3)',
+      '  kubernetes.versions.0: must be a string, not number 1.37 as YAML read it: quote it and give all three parts, e.g. "1.37.0" (line 3)',
       '  e2e.0.needs.0: unknown image "torch" (configured images: jax) (line 5)',
       "Fix kind-pipeline.yaml; `dagger call plan` (or `npm run plan` here) checks a config without running anything.",
     ]);
@@ -163,6 +170,31 @@ describe("valid configs normalize as documented", () => {
     expect(config.build.retryDelay).toBe(90);
     expect(config.e2e[0]).toEqual({ name: "smoke", needs: ["jax"], after: [], run: ["sh", "run.sh"], timeout: 5400, env: { LEVEL: "debug" }, secrets: {}, kubernetes: ["1.38.0"] });
     expect(config.publish).toEqual({ registry: "ghcr.io", repository: "example/kind-pipeline", platforms: ["linux/amd64"] });
+  });
+
+  it("takes YAML merge keys and ignores x- top-level keys, so shared blocks are written once", async () => {
+    const yaml = [
+      'x-python: &python { buildArgs: { PYTHON_VERSION: "3.12" }, target: runtime }',
+      "images:",
+      "  jax: { <<: *python, context: images/jax }",
+      "  pytorch: { <<: *python, context: images/pytorch, target: slim }",
+    ].join("\n");
+    const config = await validateConfig(yaml, tree);
+    expect(config.images.jax).toMatchObject({ buildArgs: { PYTHON_VERSION: "3.12" }, target: "runtime" });
+    expect(config.images.pytorch).toMatchObject({ buildArgs: { PYTHON_VERSION: "3.12" }, target: "slim" });
+    expect(await problems(`${JAX}y-python: {}\n`)).toEqual([expect.stringMatching(/^y-python: unknown key/)]);
+  });
+
+  it("accepts a step that runs a program on PATH or a script of its image", async () => {
+    const yaml = `${JAX}e2e:\n  - { name: a, run: [go, test, ./test/e2e/...] }\n  - { name: b, run: [sh, -c, "exit 0"] }\n  - { name: c, run: [/opt/tests/run.sh] }\n  - { name: d, run: [sh, run.sh] }\n`;
+    expect((await validateConfig(yaml, tree)).e2e.map((s) => s.name)).toEqual(["a", "b", "c", "d"]);
+  });
+
+  it("accepts the node labels the kubelet sets itself, as descheduler's topology tests use them", async () => {
+    const labels = ["topology.kubernetes.io/zone", "node.kubernetes.io/exclude-from-external-load-balancers", "x.kubelet.kubernetes.io/pool", "kubernetes.io/os"];
+    const yaml = `${JAX}cluster:\n  nodeLabels:\n${labels.map((l) => `    ${l}: "a"`).join("\n")}\n`;
+    expect(Object.keys((await validateConfig(yaml, tree)).cluster.nodeLabels)).toEqual(labels);
+    expect(await problems(`${JAX}cluster:\n  nodeLabels: { k8s.io/team: a }\n`)).toEqual([expect.stringMatching(/^cluster\.nodeLabels\.k8s\.io\/team: is in the kubernetes\.io or k8s\.io namespaces/)]);
   });
 
   it("accepts the embedded example", async () => {

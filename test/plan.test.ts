@@ -11,6 +11,9 @@ const root = projectTree({
   "images/jax/Dockerfile": "FROM a\n",
   "images/pytorch/Dockerfile": "FROM b\n",
   "cmd/manager/Dockerfile": "FROM c\n",
+  "test/e2e/run.sh": "echo e2e\n",
+  "t.sh": "echo t\n",
+  "report.sh": "echo report\n",
 });
 
 const CONFIG = `

@@ -37,7 +37,12 @@ const VERSION = /^v?(\d+)\.(\d+)\.(\d+)$/;
 
 /** A Kubernetes version `MAJOR.MINOR.PATCH`, with or without a leading `v`; normalized without it. */
 export const kubernetesVersion = z
-  .string()
+  .string({
+    error: (issue) =>
+      typeof issue.input === "number"
+        ? `must be a string, not number ${issue.input} as YAML read it: quote it and give all three parts, e.g. "${issue.input}.0"`
+        : undefined,
+  })
   .regex(VERSION, 'must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. "1.37.0"')
   .transform((v) => v.replace(/^v/, ""));
 
@@ -45,7 +50,10 @@ const DURATION = /^(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
 
 /** A duration such as `0s`, `90s`, `10m`, `1h` or `1h30m`, as whole seconds, at most a day. */
 const duration = z
-  .string()
+  .string({
+    error: (issue) =>
+      typeof issue.input === "number" ? `must be a duration with its unit, e.g. "${issue.input}s" or "${issue.input}m": a bare number has none` : undefined,
+  })
   .regex(DURATION, 'must be a duration such as "90s", "10m", "1h" or "1h30m"')
   .transform((d) => {
     const [, h = "0", m = "0", s = "0"] = DURATION.exec(d) ?? [];
@@ -92,7 +100,15 @@ const taggedReference = (what: string) =>
 const imageSchema = z
   .strictObject({
     context: sourcePath.describe("Build context: a directory inside the source; only it is sent to the build."),
-    dockerfile: sourcePath
+    dockerfile: z
+      .string()
+      .min(1, "must not be empty")
+      .refine((p) => !posix.isAbsolute(p), "must be relative to the context, not absolute")
+      .transform((p) => posix.normalize(p))
+      .refine(
+        (p) => p !== ".." && !p.startsWith("../"),
+        "must stay inside the context (no '..'): only the context is sent to the build; widen the context (e.g. context: .) and give the Dockerfile's path from there",
+      )
       .prefault("Dockerfile")
       .describe("Dockerfile path, relative to the context (e.g. cmd/manager/Dockerfile with context: .)."),
     buildArgs: z.record(envName, stringValue).default({}).describe("Build arguments (ARG) as strings."),
@@ -139,6 +155,27 @@ const kubernetesSchema = kubernetesFields.prefault({});
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(|[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
 
+/** Labels in the kubernetes.io and k8s.io namespaces the kubelet may set on its node (kubernetes' IsKubeletLabel). */
+const KUBELET_LABELS = new Set([
+  "kubernetes.io/hostname",
+  "kubernetes.io/os",
+  "kubernetes.io/arch",
+  "beta.kubernetes.io/os",
+  "beta.kubernetes.io/arch",
+  "beta.kubernetes.io/instance-type",
+  "node.kubernetes.io/instance-type",
+  "topology.kubernetes.io/zone",
+  "topology.kubernetes.io/region",
+  "failure-domain.beta.kubernetes.io/zone",
+  "failure-domain.beta.kubernetes.io/region",
+]);
+
+/** Whether the kubelet sets a label of these namespaces: a known one, or any in (a subdomain of) kubelet.kubernetes.io or node.kubernetes.io. */
+function isKubeletLabel(key: string): boolean {
+  const namespace = key.includes("/") ? key.slice(0, key.indexOf("/")) : "";
+  return KUBELET_LABELS.has(key) || ["kubelet.kubernetes.io", "node.kubernetes.io"].some((allowed) => namespace === allowed || namespace.endsWith(`.${allowed}`));
+}
+
 const clusterSchema = z
   .strictObject({
     name: z
@@ -160,8 +197,8 @@ const clusterSchema = z
           .string()
           .regex(LABEL_KEY, "must be a Kubernetes label key such as example.com/role")
           .refine(
-            (key) => !/^([^/]*\.)?(kubernetes\.io|k8s\.io)\//.test(key),
-            "must not be in the kubernetes.io or k8s.io namespaces: the kubelet refuses to set those labels (use your own prefix, e.g. example.com/role)",
+            (key) => !/^([^/]*\.)?(kubernetes\.io|k8s\.io)\//.test(key) || isKubeletLabel(key),
+            "is in the kubernetes.io or k8s.io namespaces, where the kubelet sets only its own labels (topology.kubernetes.io/zone, node.kubernetes.io/*, kubernetes.io/os …) and refuses this one; use your own prefix, e.g. example.com/role",
           ),
         stringValue.regex(LABEL_VALUE, "must be a Kubernetes label value (63 characters at most)"),
       )
@@ -212,7 +249,7 @@ const stepSchema = z
       .describe("Kubernetes versions to run this step on (default: every version of the run)."),
     image: z
       .string()
-      .min(1)
+      .refine((ref) => imageReferenceParts(ref) !== undefined, "must be an image reference such as golang:1.24 or ghcr.io/example/tests:v1")
       .optional()
       .describe(
         "Container image to run the step in (kubectl is added; it needs a `timeout` program, as every coreutils or busybox image has); " +

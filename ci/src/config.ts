@@ -59,7 +59,8 @@ export async function loadConfig(tree: SourceTree, file = DEFAULT_CONFIG_FILE): 
 /** Parses and validates config text against a source tree. Throws ConfigError listing every problem. */
 export async function validateConfig(text: string, tree: SourceTree, file = DEFAULT_CONFIG_FILE): Promise<PipelineConfig> {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines });
+  // merge keys (`<<: *defaults`) so that images and steps can share a block instead of repeating it
+  const doc = parseDocument(text, { lineCounter: lines, merge: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
@@ -70,7 +71,7 @@ export async function validateConfig(text: string, tree: SourceTree, file = DEFA
       }),
     );
   }
-  const raw: unknown = doc.toJS();
+  const raw = withoutExtensions(doc.toJS());
   const parsed = configSchema.safeParse(raw ?? {});
   const problems = [
     ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, raw))),
@@ -81,6 +82,15 @@ export async function validateConfig(text: string, tree: SourceTree, file = DEFA
     throw new ConfigError(file, sortByLine(problems.map((p) => ({ ...p, line: lineOf(doc, lines, p.path) }))));
   }
   return parsed.data;
+}
+
+/**
+ * The document without its `x-` top-level keys: a place for YAML anchors to share (`x-python: &python
+ * {…}`), as Compose files allow. Every other unknown key is still an error.
+ */
+function withoutExtensions(raw: unknown): unknown {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  return Object.fromEntries(Object.entries(raw).filter(([key]) => !key.startsWith("x-")));
 }
 
 /** Turns a zod issue into problems with human messages (one per unknown key). */
@@ -119,7 +129,17 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
  */
 function checkReferences(raw: unknown): ConfigProblem[] {
   const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
-  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw)];
+  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw)];
+}
+
+/** The problems inside the block of an image whose name is invalid: the schema reports only the name. */
+function checkMisnamedImages(raw: unknown): ConfigProblem[] {
+  return Object.entries(asRecord(valueAt(raw, ["images"])))
+    .filter(([name]) => !configSchema.shape.images.keyType.safeParse(name).success)
+    .flatMap(([name, image]) => {
+      const parsed = partSchemas.image.safeParse(image);
+      return parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue({ ...issue, path: ["images", name, ...issue.path] }, raw));
+    });
 }
 
 /** The steps' references: names unique, `needs` images, `after` steps without cycles, `kubernetes` configured. */
@@ -238,13 +258,32 @@ export function unpublishedVersionMessage(version: string, kind: KindVersion): s
   );
 }
 
-/** Checks that every image's context directory and Dockerfile exist in the source tree. */
+/** Checks that every image's context directory and Dockerfile, and every step's script, exist in the source tree. */
 async function checkSourceTree(raw: unknown, tree: SourceTree): Promise<ConfigProblem[]> {
-  const checks = Object.entries(asRecord(valueAt(raw, ["images"]))).map(async ([name, image]) => {
+  const images = Object.entries(asRecord(valueAt(raw, ["images"]))).map(async ([name, image]) => {
     const parsed = partSchemas.image.safeParse(image);
     return parsed.success ? checkImageFiles(name, parsed.data, tree) : [];
   });
-  return (await Promise.all(checks)).flat();
+  const steps = asArray(valueAt(raw, ["e2e"])).map(async (step, i) => {
+    const run = partSchemas.step.shape.run.safeParse(valueAt(step, ["run"]));
+    const script = run.success ? stepScript(run.data) : undefined;
+    if (!script || (await tree.exists(script.path, "file"))) return [];
+    return [{ path: `e2e.${i}.run.${script.index}`, message: `file not found: ${script.path} (a step runs from the source root)` }];
+  });
+  return (await Promise.all([...images, ...steps])).flat();
+}
+
+const SCRIPT_RUNNERS = new Set(["sh", "bash", "ash", "dash", "zsh", "python", "python3", "node"]);
+
+/**
+ * The source file a step's command runs, when it names one: `sh test/e2e/run.sh`, `./hack/e2e.sh`. A
+ * command found on PATH (`go test ./...`, `kubectl apply`) or an absolute path (in the step's image) is none.
+ */
+function stepScript(run: string[]): { path: string; index: number } | undefined {
+  const [program = "", first] = run;
+  const candidate = SCRIPT_RUNNERS.has(program) && first && !first.startsWith("-") ? { path: first, index: 1 } : program.includes("/") ? { path: program, index: 0 } : undefined;
+  if (!candidate || posix.isAbsolute(candidate.path)) return undefined;
+  return { ...candidate, path: posix.normalize(candidate.path) };
 }
 
 async function checkImageFiles(name: string, image: ImageConfig, tree: SourceTree): Promise<ConfigProblem[]> {

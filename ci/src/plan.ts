@@ -47,6 +47,8 @@ export interface PlannedCluster {
 /** An e2e step: the images it needs, the steps it runs after, what it runs. */
 export interface PlannedStep {
   name: string;
+  /** Its position in the config's e2e list, for messages that point into the file (`e2e.2.secrets.TOKEN`). */
+  index: number;
   needs: string[];
   after: string[];
   run: string[];
@@ -95,6 +97,7 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
     })),
     steps: runOrder(steps).map(({ timeout, image, kubernetes, ...step }) => ({
       ...step,
+      index: config.e2e.findIndex((s) => s.name === step.name),
       timeoutSeconds: timeout,
       ...(kubernetes && { kubernetes }),
       ...(image && { image }),

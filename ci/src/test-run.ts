@@ -71,7 +71,7 @@ export async function clusterWithImages(run: Run, cluster: PlannedCluster, tools
  * starts; otherwise returns every version's result and the report, whatever failed.
  */
 export async function runTests(run: Run): Promise<TestRun> {
-  const stepSecrets = run.plan.steps.flatMap((step, i) => Object.values(step.secrets).map((reference) => ({ path: `e2e.${i}.secrets`, reference })));
+  const stepSecrets = run.plan.steps.flatMap((step) => Object.entries(step.secrets).map(([name, reference]) => ({ path: `e2e.${step.index}.secrets.${name}`, reference })));
   const secrets = await passedSecrets(run, stepSecrets, "step secrets", "test");
   const loadable = await buildForCluster(run);
   const tools = await toolbox(run.plan.kind);
