@@ -8,7 +8,7 @@ import { describe, expect } from "vitest";
 import { parse } from "yaml";
 import { BuildFailure } from "../ci/src/build.js";
 import { ClusterError } from "../ci/src/cluster-error.js";
-import { hostKubeconfig, isLive, startCluster, type LiveCluster, type Patience } from "../ci/src/cluster.js";
+import { DEFAULT_PATIENCE, definitionId, definitionInputs, hostKubeconfig, isLive, startCluster, STOP_SECONDS, stopCluster, type LiveCluster, type Patience } from "../ci/src/cluster.js";
 import { ConfigError } from "../ci/src/config.js";
 import { nodeImageFor } from "../ci/src/node-images.js";
 import type { Selection } from "../ci/src/plan.js";
@@ -22,13 +22,14 @@ import { REPO_ROOT } from "./support/projects.js";
 import { answer, engineError, execFailure, hang } from "./support/replies.js";
 
 const KIND_AMD64 = "https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-linux-amd64";
-const QUICK: Patience = { startSeconds: 0.3, attempts: 3, intervalMs: 0, readySeconds: 5 };
+const QUICK: Patience = { startSeconds: 0.3, attempts: 3, intervalMs: 0, readySeconds: 5, observationSeconds: 1, readyMarginSeconds: 1 };
 const LIST_NODES = '"kubectl","get","nodes","-o","name","--request-timeout=10s"';
 const BOTH_NODES = "node/kind-pipeline-1-37-0-control-plane\nnode/kind-pipeline-1-37-0-worker\n";
 
 /** A pattern for the exec of one of the module's scripts, by file name. */
 const runs = (script: string) => `withExec(args:["sh","/kind-pipeline/scripts/${script}"`;
 const STATUS = runs("cluster-status.sh");
+const CONFLICTS = runs("cluster-conflicts.sh");
 
 /**
  * The engine answers as a linux/amd64 engine whose services start, and whose cluster (one control plane,
@@ -39,6 +40,12 @@ function amd64(engine: StandInEngine): StandInEngine {
     .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
     .reply({ leaf: "start" }, answer())
     .reply({ leaf: "stdout", where: LIST_NODES }, answer(BOTH_NODES));
+}
+
+/** The definition id of a project's planned cluster, as the module computes it. Call inside `engine.run`. */
+async function definitionOf(root: string, selection: Selection = {}): Promise<string> {
+  const run = await runAt(root, selection);
+  return definitionId(run.plan.clusters[0]!, run.plan.kind);
 }
 
 /** The calls of a chain with the given field, in order. */
@@ -64,23 +71,28 @@ describe("the cluster service as defined", () => {
   test("docker:dind with root capabilities, the API port only, a Locked docker cache, the repository's scripts and the generated kind config", async ({ engine }) => {
     amd64(engine).reply({ leaf: "stdout", where: LIST_NODES }, answer(`${BOTH_NODES}node/kind-pipeline-1-37-0-worker2\n`));
     const root = threeImages({ config: "cluster:\n  workers: 2\n  nodeLabels: { example.com/pool: e2e }" });
-    await engine.run(async () => (await pipelineAt(root).cluster(undefined, [])).id());
+    const definition = await engine.run(async () => {
+      await (await pipelineAt(root).cluster(undefined, [])).id();
+      return definitionOf(root);
+    });
     const service = lastService(engine);
 
+    expect(definition).toMatch(/^[0-9a-f]{12}$/);
     expect(calls(service, "from").map((c) => c.args.address)).toEqual([DIND_IMAGE]);
     expect(calls(service, "asService")[0]?.args).toEqual({ args: ["sh", "/kind-pipeline/scripts/kind-cluster.sh"], insecureRootCapabilities: true });
-    expect(calls(service, "withExposedPort").map((c) => c.args.port)).toEqual([6443]);
+    // the engine's health check would give up after 15 minutes (core/healthcheck.go): the module's polling carries readiness
+    expect(calls(service, "withExposedPort").map((c) => c.args)).toEqual([{ port: 6443, experimentalSkipHealthcheck: true }]);
     const caches = calls(service, "withMountedCache").map((c) => [c.args.path, (c.args.cache as Call).args.key, String((c.args.sharing as { name: string }).name)]);
     expect(caches).toEqual([
       ["/kind-pipeline/state", "kind-pipeline-state-kind-pipeline-1-37-0", "SHARED"],
-      ["/var/lib/docker", "kind-pipeline-docker-kind-pipeline-1-37-0", "LOCKED"],
+      ["/var/lib/docker", `kind-pipeline-docker-kind-pipeline-1-37-0-${definition}`, "LOCKED"],
     ]);
     expect(envOf(service)).toMatchObject({
       DOCKER_TLS_CERTDIR: "",
       CLUSTER_NAME: "kind-pipeline-1-37-0",
       NODE_IMAGE: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
       KIND_CONFIG: "/kind-pipeline/kind-config.yaml",
-      STATE_DIR: "/kind-pipeline/state",
+      STATE_DIR: `/kind-pipeline/state/${definition}`,
     });
     expect(envOf(service).NODE_IMAGE_ARCHIVE).toBeUndefined();
 
@@ -281,7 +293,7 @@ describe("starting and readiness", () => {
     expect(message).toContain("docker ps -a (the Docker-in-Docker daemon):\n  | CONTAINER ID   IMAGE   STATUS\n  | abc123   kindest/node   Exited (137)");
     expect(message).toContain("kind-pipeline-1-37-0-control-plane log (last 40 lines):\n  | systemd line 1\n");
     expect(message).toMatch(/The control plane or a node did not come up/);
-    expect(engine.find(STATUS, { leaf: "sync" })).toHaveLength(3);
+    expect(engine.find(STATUS, { leaf: "sync" })).toHaveLength(4); // three polls, then whether it still runs before binding it
     expect(engine.find(LIST_NODES)).toEqual([]);
     expect(engine.find('"docker","logs","--tail","40","kind-pipeline-1-37-0-control-plane"', { leaf: "combinedOutput" })).toHaveLength(1);
   });
@@ -356,8 +368,157 @@ describe("starting and readiness", () => {
       .reply({ leaf: "start" }, hang())
       .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: ready\n"));
     const error = await startWith(engine);
-    expect((error as Error).message).toMatch(/did not start\n\n {2}error: its container did not run and open its API port 6443 within 0\.3s/);
-    expect((error as Error).message).toMatch(/another run may hold this cluster's Locked docker cache \(kind-pipeline-docker-kind-pipeline-1-37-0\)/);
+    expect((error as Error).message).toMatch(/did not start\n\n {2}error: its container did not run within 0\.3s/);
+    expect((error as Error).message).toMatch(/another run of this definition may hold its Locked docker cache \(kind-pipeline-docker-kind-pipeline-1-37-0-[0-9a-f]{12}\) and keeps it until its session ends/);
+  });
+});
+
+describe("what users get by default", () => {
+  const scriptDefault = (script: string, pattern: RegExp) => Number(pattern.exec(readFileSync(join(REPO_ROOT, "ci/scripts", script), "utf8"))?.[1]);
+
+  test("the default patience", () => {
+    expect(DEFAULT_PATIENCE).toEqual({ startSeconds: 300, attempts: 240, intervalMs: 5000, readySeconds: 180, observationSeconds: 60, readyMarginSeconds: 60 });
+    expect(STOP_SECONDS).toBe(60);
+  });
+
+  test("the readiness budget covers a first run: dockerd's wait, a node image pull, a flaky kind create and its retry", () => {
+    const dockerdWait = scriptDefault("dockerd.sh", /DOCKERD_WAIT_SECONDS:-(\d+)/);
+    const kindWait = scriptDefault("kind-cluster.sh", /--wait (\d+)m/) * 60;
+    expect([dockerdWait, kindWait]).toEqual([60, 300]);
+    const pull = 600; // ≈ 450 MB at 0.75 MB/s
+    const create = 60 + (60 + 120 + kindWait); // a flaky attempt, then boot, kubeadm init and kind's --wait
+    expect((DEFAULT_PATIENCE.attempts * DEFAULT_PATIENCE.intervalMs) / 1000).toBeGreaterThanOrEqual(dockerdWait + pull + create);
+    // a check every heartbeat: the service beats every 5 s (kind-cluster.sh)
+    expect(DEFAULT_PATIENCE.intervalMs / 1000).toBe(scriptDefault("kind-cluster.sh", /HEARTBEAT_SECONDS:-(\d+)/));
+  });
+
+  test("kubeconfig waits with the default patience: kubectl wait's timeout, and every node registered before it", async ({ engine }) => {
+    amd64(engine);
+    await engine.run(async () => (await pipelineAt(threeImages()).kubeconfig(undefined, false, [])).id());
+    expect(engine.find('"kubectl","wait"', { leaf: "sync" }).map((l) => calls(l.call, "withExec").at(-1)!.args.args)).toEqual([
+      ["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${DEFAULT_PATIENCE.readySeconds}s`],
+    ]);
+  });
+
+  test("an observation that never answers fails within the observation limit", async ({ engine }) => {
+    amd64(engine).reply({ leaf: "sync", where: STATUS }, hang());
+    const started = Date.now();
+    const error = await startWith(engine);
+    expect((error as Error).message).toMatch(/^cluster: reading the status of Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) failed: the status of Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) did not answer within 1s/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  test("kubectl wait gets its timeout plus the margin, then the module stops waiting", async ({ engine }) => {
+    amd64(engine).reply({ leaf: "sync", where: '"kubectl","wait"' }, hang());
+    const patience = { ...QUICK, readySeconds: 0.5, readyMarginSeconds: 0.5 };
+    const started = Date.now();
+    const error = await startWith(engine, {}, patience);
+    expect((error as Error).message).toMatch(/^cluster: waiting for the nodes of Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) failed: kubectl wait on .* did not answer within 1s/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+  });
+});
+
+describe("one service definition, one lock", () => {
+  test("the images under test never change the definition; the cluster's own settings do", async ({ engine }) => {
+    const ids = await engine.run(async () => ({
+      base: await definitionOf(threeImages()),
+      otherImages: await definitionOf(threeImages({ images: "  extra: { context: images/jax }", files: { "images/jax/train.py": "print('changed')\n", "images/jax/Dockerfile": "FROM python:3.13-slim AS runtime\n" } })),
+      moreWorkers: await definitionOf(threeImages({ config: "cluster: { workers: 2 }" })),
+      labels: await definitionOf(threeImages({ config: "cluster: { nodeLabels: { a.example.com/x: one, b.example.com/y: two } }" })),
+      labelsReordered: await definitionOf(threeImages({ config: "cluster: { nodeLabels: { b.example.com/y: two, a.example.com/x: one } }" })),
+      otherName: await definitionOf(threeImages({ config: "cluster: { name: other }" })),
+      otherVersion: await definitionOf(threeImages({ config: 'kubernetes: { versions: ["1.36.4"] }' })),
+    }));
+    expect(ids.otherImages).toBe(ids.base);
+    expect(ids.labelsReordered).toBe(ids.labels);
+    expect(new Set([ids.base, ids.moreWorkers, ids.labels, ids.otherName, ids.otherVersion]).size).toBe(5);
+  });
+
+  test("the definition covers the node image, the pinned tools and the content of the scripts the service runs", async ({ engine }) => {
+    const [published, built] = await engine.run(async () => {
+      const plans = [await runAt(threeImages(), {}), await runAt(threeImages(), { kubernetes: ["1.38.0"] })];
+      return plans.map((run) => definitionInputs(run.plan.clusters[0]!, run.plan.kind) as Record<string, Record<string, unknown>>);
+    });
+    const script = (name: string) => readFileSync(join(REPO_ROOT, "ci/scripts", name), "utf8");
+    expect(published!.cluster!.nodeImage).toEqual({ kind: "published", ref: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5" });
+    expect(published!.tools).toEqual({ image: DIND_IMAGE, kind: { version: "v0.33.0", sha256: expect.objectContaining({ amd64: expect.any(String), arm64: expect.any(String) }) }, kubectl: expect.objectContaining({ version: "1.37.1" }) });
+    expect(published!.service!.scripts).toEqual({ "dockerd.sh": script("dockerd.sh"), "kind-cluster.sh": script("kind-cluster.sh"), "session.sh": script("session.sh") });
+    expect(published!.nodeImageBuild).toBeUndefined();
+    expect(built!.nodeImageBuild).toEqual({ "build-node-image.sh": script("build-node-image.sh"), "dockerd.sh": script("dockerd.sh") });
+  });
+
+  test("before starting, another live run of the cluster fails fast, with what runs and what to do, and nothing starts", async ({ engine }) => {
+    amd64(engine).reply({ leaf: "sync", where: CONFLICTS }, execFailure({ exitCode: 5, stdout: "this definition (3f2a9c0d1e4b) runs in another Dagger session (ready)\n" }));
+    const error = await startWith(engine);
+    expect(error).toBeInstanceOf(ClusterError);
+    expect((error as Error).message.split("\n")).toEqual([
+      expect.stringMatching(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) is already running on this engine, for another run \(this one's definition: [0-9a-f]{12}\)$/),
+      "",
+      "what runs:",
+      "  | this definition (3f2a9c0d1e4b) runs in another Dagger session (ready)",
+      "",
+      "Waiting would last until that run's session ends. Reach that cluster with `dagger call kubeconfig --local` if it is yours, end that `dagger call` to stop it, or give this project its own cluster.name.",
+    ]);
+    expect(engine.find("", { leaf: "start" })).toEqual([]);
+    engine.expectNever(/withServiceBinding/);
+  });
+
+  test("the check reads every definition's state, before the service starts and without binding it", async ({ engine }) => {
+    amd64(engine);
+    await startWith(engine);
+    const definition = await engine.run(() => definitionOf(threeImages()));
+    const [check] = engine.find(CONFLICTS, { leaf: "sync" });
+    expect(calls(check!.call, "withExec").map((c) => c.args.args)).toEqual([["sh", "/kind-pipeline/scripts/cluster-conflicts.sh", "/kind-pipeline/state", definition]]);
+    expect(calls(check!.call, "withMountedCache").map((c) => (c.args.cache as Call).args.key)).toEqual(["kind-pipeline-state-kind-pipeline-1-37-0"]);
+    expect(check!.text).not.toContain("withServiceBinding");
+    expect(check!.seq).toBeLessThan(engine.find("", { leaf: "start" })[0]!.seq);
+    expect(envOf(check!.call).KIND_PIPELINE_OBSERVATION).toBeDefined();
+  });
+});
+
+describe("a service that is gone is never bound again", () => {
+  /** The leaves of diagnostics run in a container bound to the service. */
+  const boundDiagnostics = (engine: StandInEngine) => engine.find("withServiceBinding", { leaf: "combinedOutput" });
+
+  test("nodes that never get Ready, from a service that died meanwhile: its state alone, and no binding", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "sync", where: '"kubectl","wait"' }, execFailure({ exitCode: 1, stderr: "error: timed out waiting for the condition\n" }))
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: ready, but its heartbeat stopped 41s ago: the service was killed with its session\n"));
+    // ready while polled, gone when the failure is reported
+    engine.reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 4, stdout: "status: ready, but its heartbeat stopped 41s ago\n" }));
+    engine.reply({ leaf: "sync", where: STATUS }, answer(), { times: 1 });
+    const error = await startWith(engine);
+    const message = (error as Error).message;
+    expect(message).toMatch(/^cluster: Kubernetes 1\.37\.0 \(kind-pipeline-1-37-0\) is not ready: its nodes were not all Ready within 5s:/);
+    expect(message).toContain("the cluster service's state:\n  | status: ready, but its heartbeat stopped 41s ago");
+    expect(message).toMatch(/Its service no longer runs, so nothing was asked of its nodes/);
+    expect(message).not.toMatch(/docker ps -a|kubectl get nodes -o wide/);
+    expect(boundDiagnostics(engine)).toEqual([]);
+  });
+
+  test("a cluster that stayed in creation and died at the end: no binding either", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 4, stdout: "status: failed: dockerd exited; the cluster is gone\n" }))
+      .reply({ leaf: "sync", where: STATUS }, execFailure({ exitCode: 3, stdout: "status: creating\n" }), { times: 3 })
+      .reply({ leaf: "combinedOutput", where: runs("cluster-state.sh") }, answer("status: failed: dockerd exited; the cluster is gone\n"));
+    const error = await startWith(engine);
+    expect((error as Error).message).toMatch(/is not ready: not every node was up after \ds \(status: creating\)/);
+    expect(boundDiagnostics(engine)).toEqual([]);
+    engine.expectNever("withServiceBinding");
+  });
+
+  test("while it runs, the diagnostics bind it", async ({ engine }) => {
+    amd64(engine)
+      .reply({ leaf: "sync", where: '"kubectl","wait"' }, execFailure({ exitCode: 1, stderr: "timed out\n" }))
+      .reply({ leaf: "combinedOutput" }, answer("diagnostic output\n"));
+    await startWith(engine);
+    expect(boundDiagnostics(engine)).toHaveLength(3);
+  });
+
+  test("a failing kubectl get nodes while polling is asked again, not fatal", async ({ engine }) => {
+    amd64(engine).reply({ leaf: "stdout", where: LIST_NODES }, execFailure({ exitCode: 1, stderr: "The connection to the server kind-pipeline-1-37-0:6443 was refused\n" }), { times: 2 });
+    expect(await startWith(engine)).not.toBeInstanceOf(Error);
+    expect(engine.find(LIST_NODES, { leaf: "stdout" }).map((l) => l.outcome)).toEqual(["exec-error", "exec-error", "answer"]);
   });
 });
 
@@ -415,6 +576,14 @@ describe("the live cluster for later stages", () => {
     engine.expectNever(/withServiceBinding|asService/);
   });
 
+  test("a service that does not stop within the grace period is killed", async ({ engine }) => {
+    amd64(engine).reply({ leaf: "stop", where: /\.stop$/ }, hang()).reply({ leaf: "stop", where: "stop(kill:true)" }, answer());
+    const started = Date.now();
+    await withLive(engine, (live) => stopCluster(live.service, 0.3));
+    expect(engine.find("", { leaf: "stop" }).map((l) => l.call.args)).toEqual([{}, { kill: true }]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+  });
+
   test("stop stops the service gracefully (no kill)", async ({ engine }) => {
     amd64(engine).reply({ leaf: "stop" }, answer());
     const serviceText = await withLive(engine, async (live) => {
@@ -431,15 +600,19 @@ describe("kubeconfig for the host", () => {
   const hostKubeconfigOf = (engine: StandInEngine, selection: Selection = {}) =>
     engine.run(async () => {
       const run = await runAt(threeImages(), selection);
-      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), QUICK).catch((e: unknown) => e);
+      return hostKubeconfig(run.plan.clusters[0]!, await toolbox(run.plan.kind), run.plan.kind, QUICK).catch((e: unknown) => e);
     });
 
   test("reads a live cluster's kubeconfig from the service's state, for https://localhost:6443, starting nothing", async ({ engine }) => {
     engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));
-    await engine.run(async () => (await pipelineAt(threeImages()).kubeconfig(undefined, true)).id());
+    const root = threeImages();
+    const definition = await engine.run(async () => {
+      await (await pipelineAt(root).kubeconfig(undefined, true)).id();
+      return definitionOf(root);
+    });
     const file = engine.find(READ, { leaf: "id", ids: true }).at(-1)!.call;
     expect(calls(file, "withExec").map((c) => c.args.args)).toEqual([
-      ["sh", "/kind-pipeline/scripts/read-kubeconfig.sh", "/kind-pipeline/state", "kind-pipeline-1-37-0", "https://localhost:6443", "/kind-pipeline/kubeconfig"],
+      ["sh", "/kind-pipeline/scripts/read-kubeconfig.sh", `/kind-pipeline/state/${definition}`, "kind-pipeline-1-37-0", "https://localhost:6443", "/kind-pipeline/kubeconfig"],
     ]);
     expect(calls(file, "withMountedCache").map((c) => (c.args.cache as Call).args.key)).toEqual(["kind-pipeline-state-kind-pipeline-1-37-0"]);
     engine.expectNever(/asService|dockerBuild/);
@@ -460,7 +633,7 @@ describe("kubeconfig for the host", () => {
       .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 4, stderr: "status: ready, but its heartbeat stopped 412s ago: the service was killed with its session\n" }));
     const error = await hostKubeconfigOf(engine, { kubernetes: ["1.36.4"] });
     expect((error as Error).message.split("\n")).toEqual([
-      "cluster: no running cluster publishes a kubeconfig for Kubernetes 1.36.4 (kind-pipeline-1-36-4)",
+      expect.stringMatching(/^cluster: no running cluster publishes a kubeconfig for Kubernetes 1\.36\.4 \(kind-pipeline-1-36-4\) \(definition [0-9a-f]{12}\)$/),
       "",
       "the cluster service's state:",
       "  | status: ready, but its heartbeat stopped 412s ago: the service was killed with its session",

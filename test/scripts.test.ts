@@ -382,6 +382,54 @@ describe("the status of a cluster service, read without binding it", () => {
   });
 });
 
+describe("the check for other runs of a cluster, before its service starts", () => {
+  const CONFLICTS = join(REPO_ROOT, "ci/scripts/cluster-conflicts.sh");
+  const OURS = "3ogt6oa28srh2";
+  /** A state root with one directory per definition: status, heartbeat age, the session that runs it. */
+  async function check(definitions: Record<string, { status: string; age: number; session?: string }>, resolv = `search svc.cluster.local 7bq1m.${OURS}.dagger.local ${OURS}.dagger.local\n`) {
+    const dir = scratch();
+    const root = join(dir, "state");
+    for (const [id, d] of Object.entries(definitions)) {
+      mkdirSync(join(root, id), { recursive: true });
+      writeFileSync(join(root, id, "status"), `${d.status}\n`);
+      writeFileSync(join(root, id, "heartbeat"), `${Math.floor(Date.now() / 1000) - d.age}\n`);
+      if (d.session !== undefined) writeFileSync(join(root, id, "session"), `${d.session}\n`);
+    }
+    writeFileSync(join(dir, "resolv.conf"), `nameserver 10.87.0.1\n${resolv}`);
+    const run = await runScript(CONFLICTS, [root, "aaaaaaaaaaaa"], { dir, env: { RESOLV_CONF: join(dir, "resolv.conf") }, stubs: {} });
+    return { code: run.code, said: run.stdout, stderr: run.stderr };
+  }
+
+  it("finds nothing in the way on a fresh volume, or when every other run is gone", async () => {
+    expect(await check({})).toMatchObject({ code: 0, said: "" });
+    expect(await check({ aaaaaaaaaaaa: { status: "ready", age: 400, session: "other" }, bbbbbbbbbbbb: { status: "stopped", age: 1, session: "other" } })).toMatchObject({ code: 0, said: "" });
+  });
+
+  it("lets this session reach its own service again", async () => {
+    expect(await check({ aaaaaaaaaaaa: { status: "ready", age: 1, session: OURS } })).toMatchObject({ code: 0, said: "" });
+    // the session is the label before .dagger.local, in a module's domain (<module>.<session>.dagger.local) too
+    expect(await check({ aaaaaaaaaaaa: { status: "ready", age: 1, session: OURS } }, `search 7bq1m.${OURS}.dagger.local.\n`)).toMatchObject({ code: 0, said: "" });
+  });
+
+  it("refuses this definition held by another session: its Locked docker volume would make the start wait", async () => {
+    expect(await check({ aaaaaaaaaaaa: { status: "creating", age: 2, session: "9ssq0l4d1kd3a" } })).toEqual({
+      code: 5,
+      said: "this definition (aaaaaaaaaaaa) runs in another Dagger session (creating)\n",
+      stderr: "",
+    });
+  });
+
+  it("refuses another definition of the same cluster that runs", async () => {
+    expect(await check({ bbbbbbbbbbbb: { status: "ready", age: 3, session: OURS } })).toMatchObject({ code: 5, said: "another definition (bbbbbbbbbbbb) of this cluster runs (ready)\n" });
+  });
+
+  it("starts anyway, saying so, when it cannot tell the sessions apart", async () => {
+    const run = await check({ aaaaaaaaaaaa: { status: "ready", age: 1, session: "9ssq0l4d1kd3a" } }, "search svc.cluster.local\n");
+    expect(run).toMatchObject({ code: 0, said: "" });
+    expect(run.stderr).toMatch(/^cannot tell which Dagger session runs definition aaaaaaaaaaaa \(status: ready\); starting anyway/);
+  });
+});
+
 describe("reading the kubeconfig of a running cluster", () => {
   async function read(status: string, heartbeatAge: number, kubectl = "exit 0") {
     const { dir, state } = stateDir(status, heartbeatAge);

@@ -3,17 +3,28 @@
  * socket). The service creates the cluster itself (ci/scripts/kind-cluster.sh), so `dagger call cluster
  * up` gives a live cluster; the pipeline starts it explicitly, waits until every node is Ready with a
  * bound, and reads its kubeconfig. A cluster that does not come up fails with the diagnostics to fix it.
+ *
+ * Engine behaviour this relies on, as Dagger's source has it (v0.21.8):
+ * - A service is keyed by its definition's digest and the session: byte-identical definitions are one
+ *   instance per `dagger call`, started once and kept after `start()` until the session ends
+ *   (core/services.go `Start`, `StopSessionServices`).
+ * - The end of a session kills its services (core/services.go `StopSessionServices`: `StopRunning(…, true)`);
+ *   only `Service.stop` without `kill` sends SIGTERM first (core/service.go `stopSvc`).
+ * - Binding a service that is not running starts it (core/services.go `StartBindings`): whatever may find
+ *   the service dead reads its published state instead of binding it.
+ * - Locked (and Private) cache volumes take an engine-wide lock, without a timeout, that a service holds
+ *   as long as it runs (core/container_exec.go `lockMountedCaches`; engine/server/server.go `locker`).
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { CacheSharingMode, dag, ExecError, ReturnType, type Container, type File, type Service } from "@dagger.io/dagger";
 import { stringify } from "yaml";
 import { ClusterError } from "./cluster-error.js";
 import { describeFailure, lastLines, LOG_TAIL_LINES, messageOf } from "./errors.js";
 import type { NodeImageChoice } from "./node-images.js";
 import type { PlannedCluster } from "./plan.js";
-import type { KindVersion } from "./releases.js";
+import { DIND_IMAGE, KIND_RELEASES, KUBECTL, type KindVersion } from "./releases.js";
 import type { Run } from "./run.js";
-import { moduleScripts, SCRIPTS_PATH } from "./scripts.js";
+import { moduleScripts, scriptContents, SCRIPTS_PATH } from "./scripts.js";
 import { poll, withTimeout } from "./waits.js";
 
 /** The Kubernetes API port: the only port the service exposes (`up --ports 6443:6443`). */
@@ -26,32 +37,64 @@ const DOCKER_PORT = 2375;
 
 const KIND_CONFIG = "/kind-pipeline/kind-config.yaml";
 const NODE_ARCHIVE = "/kind-pipeline/node-image.tar";
+/** The state volume's mount: one directory per definition of the cluster (see `definitionId`). */
 const STATE = "/kind-pipeline/state";
 const KUBECONFIG = "/kind-pipeline/kubeconfig";
-/** Time limit of one observation (a status check, a kubectl call), in seconds. */
-const OBSERVATION_SECONDS = 60;
+/** The scripts the service runs, and those that build a node image it loads: part of its definition. */
+const SERVICE_SCRIPTS = ["dockerd.sh", "kind-cluster.sh", "session.sh"];
+const NODE_IMAGE_SCRIPTS = ["build-node-image.sh", "dockerd.sh"];
+const READER_SCRIPTS = ["cluster-conflicts.sh", "cluster-state.sh", "cluster-status.sh", "read-kubeconfig.sh", "session.sh"];
+const SERVICE_ARGS = ["sh", `${SCRIPTS_PATH}/kind-cluster.sh`];
+/** How long a graceful stop may take (SIGTERM: the script stops kind, then dockerd its nodes) before a kill. */
+export const STOP_SECONDS = 60;
 const ENGINE_FAILING = "This is the engine failing, not the cluster: retry, and report it if it persists.";
 
-/** How long to wait for a cluster; the defaults suit a real engine, tests shorten them. */
+/** How long to wait for a cluster; the defaults suit a real engine (see DEFAULT_PATIENCE), tests shorten them. */
 export interface Patience {
-  /**
-   * Time limit for the service to start, in seconds: for its container to run (it may wait for the
-   * Locked docker cache) and its API port to open (the engine's own health check gives up after 15 min).
-   */
+  /** Time limit for `start()`: for the service's container to run. */
   startSeconds: number;
   /** Attempts to see the cluster ready and every node registered, and the pause between them. */
   attempts: number;
   intervalMs: number;
   /** `kubectl wait --for=condition=Ready nodes --all --timeout`, in seconds. */
   readySeconds: number;
+  /** Time limit of one observation (a status read, a kubectl or docker call, a diagnostic), in seconds. */
+  observationSeconds: number;
+  /** What the `kubectl wait` exec gets beyond `readySeconds`, so that kubectl's own verdict arrives first. */
+  readyMarginSeconds: number;
 }
 
-/** 20 minutes to start (a first run pulls the node image), 120 checks 5 s apart, 3 minutes for Ready nodes. */
-const DEFAULT_PATIENCE: Patience = { startSeconds: 1200, attempts: 120, intervalMs: 5000, readySeconds: 180 };
+/**
+ * What users get. The API port is exposed with the engine's health check skipped, so `start()` returns
+ * once the container runs, and the module's own status polling carries readiness, with these bounds:
+ *
+ * - startSeconds 300: with every port skipped and no image HEALTHCHECK (docker:dind declares none), the
+ *   engine's check returns at once (core/healthcheck.go `portHealthChecker.Check`; core/service.go runs it
+ *   on the ports `withExposedPort` declared, never on the image's EXPOSE). `start()` then waits only for the
+ *   Locked docker volume's lock and for the container to run; the toolbox image is pulled before, by the
+ *   checks that read the state volume. Five minutes is ample for that, and ends a wait on a lock that the
+ *   pre-start check could not see (two runs starting at once) with an error instead of silence. Before
+ *   this, the engine's own check dialled 6443 with a backoff that gives up after 15 minutes (backoff v4's
+ *   default MaxElapsedTime), which a first run (pull, then create) could exceed.
+ * - attempts × intervalMs = 240 × 5 s = 20 minutes from the container running to every node registered:
+ *   dockerd (≤ 60 s, dockerd.sh's own bound) + the node image (≈ 450 MB compressed: ≤ 10 minutes at
+ *   0.75 MB/s, or loading a built archive) + kind create (≤ 9 minutes: a flaky first attempt fails within
+ *   about a minute, the retry boots the nodes, runs kubeadm init and waits up to `--wait 5m`). A run with
+ *   the node image cached takes 1-3 minutes of it. 5 s is the heartbeat's period: a check costs an exec.
+ * - observationSeconds 60: a status read or a `kubectl --request-timeout=10s` takes seconds; a minute
+ *   covers an engine busy with builds and pulls, and a stuck `docker exec` or API call cannot stall the run.
+ * - readySeconds 180: once every node is registered (kind already waited for the control plane), workers
+ *   get Ready when the CNI runs on them, within a minute; three leave room for a loaded engine.
+ * - readyMarginSeconds 60 (one observation): the exec of `kubectl wait` gets readySeconds + 60 s, so that
+ *   kubectl's own timeout, which names the nodes that are not Ready, is what the user sees.
+ */
+export const DEFAULT_PATIENCE: Patience = { startSeconds: 300, attempts: 240, intervalMs: 5000, readySeconds: 180, observationSeconds: 60, readyMarginSeconds: 60 };
 
 /** The kind config of a planned cluster: API server reachable from other containers by the service's alias. */
 function kindConfig(cluster: PlannedCluster): string {
-  const labels = Object.keys(cluster.nodeLabels).length > 0 ? { labels: cluster.nodeLabels } : {};
+  // sorted, so that the same labels in another order are the same service (and definition)
+  const sorted = Object.fromEntries(Object.entries(cluster.nodeLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const labels = Object.keys(sorted).length > 0 ? { labels: sorted } : {};
   const workers = Array.from({ length: cluster.workers }, () => ({ role: "worker", ...labels }));
   return stringify({
     kind: "Cluster",
@@ -63,34 +106,115 @@ function kindConfig(cluster: PlannedCluster): string {
   });
 }
 
-/** A container with the cache volume where the cluster service publishes its state (see kind-cluster.sh). */
-function withState(container: Container, cluster: PlannedCluster): Container {
-  return container.withMountedCache(STATE, dag.cacheVolume(`kind-pipeline-state-${cluster.name}`), { sharing: CacheSharingMode.Shared });
+/**
+ * Everything that defines a cluster's service: the planned cluster (name, version, workers, node labels,
+ * node image), its kind config, the pinned tools and image, the service's layout and the content of its
+ * scripts (and of the scripts that build its node image, when kind publishes none). Not the images under
+ * test: a later stage loads them into the cluster from a bound client, so they never change the service.
+ */
+export function definitionInputs(cluster: PlannedCluster, kind: KindVersion): unknown {
+  return {
+    cluster: { name: cluster.name, kubernetes: cluster.kubernetes, workers: cluster.workers, nodeLabels: cluster.nodeLabels, nodeImage: cluster.nodeImage },
+    kindConfig: kindConfig(cluster),
+    tools: { image: DIND_IMAGE, kind: { version: kind, sha256: KIND_RELEASES[kind].binarySha256 }, kubectl: KUBECTL },
+    service: { args: SERVICE_ARGS, apiPort: API_PORT, dockerPort: DOCKER_PORT, kindConfig: KIND_CONFIG, nodeArchive: NODE_ARCHIVE, state: STATE, scripts: scriptContents(SERVICE_SCRIPTS) },
+    ...(cluster.nodeImage.kind === "build" && { nodeImageBuild: scriptContents(NODE_IMAGE_SCRIPTS) }),
+  };
 }
 
-/** A container that reads the service's state without binding it, so that reading never starts a service. */
-function stateReader(cluster: PlannedCluster, toolbox: Container): Container {
-  return withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts(["cluster-state.sh", "cluster-status.sh", "read-kubeconfig.sh"]));
+/**
+ * A short id of a cluster's service definition (12 hex digits of a sha256 of `definitionInputs`): it
+ * names the service's docker volume and its state directory, so that each definition has its own lock
+ * and its readers find its state. Two runs of the same definition share the docker volume's cache.
+ */
+export function definitionId(cluster: PlannedCluster, kind: KindVersion): string {
+  return createHash("sha256").update(canonicalJson(definitionInputs(cluster, kind))).digest("hex").slice(0, 12);
+}
+
+/** JSON with object keys sorted, so that the same inputs always hash the same (node labels in any order). */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * The cache volume of the cluster's state, one per cluster name: each definition publishes in its own
+ * directory, and the pre-start check looks at all of them. Its sharing mode is part of its identity (the
+ * engine selects `cacheVolume(key, sharing, …)` anew for a mount's mode: core/schema/container.go
+ * `withMountedCacheDynamicInputs`; core/cache.go `lockKey` includes it), so it stays SHARED: readers and
+ * the service at once, and no lock (core/container_exec.go `cacheSharingModeLocksWrites`).
+ */
+function stateVolume(cluster: PlannedCluster): { key: string; sharing: CacheSharingMode } {
+  return { key: `kind-pipeline-state-${cluster.name}`, sharing: CacheSharingMode.Shared };
+}
+
+/**
+ * The cache volume of the service's /var/lib/docker, one per definition, keeping pulled node images
+ * between runs. LOCKED, and fixed: two dockerds must never share a data root, and the mode is part of the
+ * volume's identity (see stateVolume). PRIVATE would not help: in v0.21.x it is implemented as LOCKED
+ * (core/container_exec.go `cacheSharingModeLocksWrites`: "PRIVATE is implemented with the same serialized
+ * writes as LOCKED"). The lock is engine-wide, without a timeout, and held while the service runs
+ * (core/service.go takes it before the container starts; engine/server/server.go's `locker`), which is
+ * why the key includes the definition: another definition never waits for it, and the pre-start check
+ * reports the same definition held by another session instead of waiting.
+ */
+function dockerVolume(cluster: PlannedCluster, definition: string): { key: string; sharing: CacheSharingMode } {
+  return { key: `kind-pipeline-docker-${cluster.name}-${definition}`, sharing: CacheSharingMode.Locked };
+}
+
+/** One definition of a cluster, as its readers see it: where its state is, and a container to read it. */
+interface Site {
+  cluster: PlannedCluster;
+  /** "Kubernetes 1.37.0 (kind-pipeline-1-37-0)", for messages. */
+  at: string;
+  definition: string;
+  /** This definition's directory on the state volume. */
+  stateDir: string;
+  /** The toolbox with the state volume and the reading scripts: never bound to the service. */
+  reader: Container;
+}
+
+function siteOf(cluster: PlannedCluster, kind: KindVersion, toolbox: Container): Site {
+  const definition = definitionId(cluster, kind);
+  return {
+    cluster,
+    at: `Kubernetes ${cluster.kubernetes} (${cluster.name})`,
+    definition,
+    stateDir: `${STATE}/${definition}`,
+    reader: withState(toolbox, cluster).withMountedDirectory(SCRIPTS_PATH, moduleScripts(READER_SCRIPTS)),
+  };
+}
+
+/** A container with the state volume mounted (see stateVolume). */
+function withState(container: Container, cluster: PlannedCluster): Container {
+  const volume = stateVolume(cluster);
+  return container.withMountedCache(STATE, dag.cacheVolume(volume.key), { sharing: volume.sharing });
 }
 
 /**
  * The Docker-in-Docker service that runs the cluster. Its definition depends only on the plan, the pinned
- * tools and its two scripts, so every function of a session reaches the same instance. `/var/lib/docker`
- * lives in a Locked cache volume (one service at a time per cluster name), keeping pulled node images
- * between runs; the script deletes any leftover cluster first.
+ * tools and its scripts (see definitionInputs), so every function of a session reaches the same
+ * instance. The API port is exposed for `up --ports`, without the engine's health check: the module's
+ * status polling carries readiness (see DEFAULT_PATIENCE).
  */
-export function clusterService(cluster: PlannedCluster, toolbox: Container, node: NodeImageChoice): Service {
+export function clusterService(cluster: PlannedCluster, toolbox: Container, node: NodeImageChoice, kind: KindVersion): Service {
+  const definition = definitionId(cluster, kind);
+  const docker = dockerVolume(cluster, definition);
   const base = withState(toolbox, cluster)
-    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["dockerd.sh", "kind-cluster.sh", "session.sh"]))
+    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(SERVICE_SCRIPTS))
     .withNewFile(KIND_CONFIG, kindConfig(cluster))
-    .withMountedCache("/var/lib/docker", dag.cacheVolume(`kind-pipeline-docker-${cluster.name}`), { sharing: CacheSharingMode.Locked })
+    .withMountedCache("/var/lib/docker", dag.cacheVolume(docker.key), { sharing: docker.sharing })
     .withEnvVariable("DOCKER_TLS_CERTDIR", "")
     .withEnvVariable("CLUSTER_NAME", cluster.name)
     .withEnvVariable("NODE_IMAGE", node.ref)
     .withEnvVariable("KIND_CONFIG", KIND_CONFIG)
-    .withEnvVariable("STATE_DIR", STATE);
+    .withEnvVariable("STATE_DIR", `${STATE}/${definition}`);
   const withNode = node.archive ? base.withMountedFile(NODE_ARCHIVE, node.archive).withEnvVariable("NODE_IMAGE_ARCHIVE", NODE_ARCHIVE) : base;
-  return withNode.withExposedPort(API_PORT).asService({ args: ["sh", `${SCRIPTS_PATH}/kind-cluster.sh`], insecureRootCapabilities: true });
+  return withNode.withExposedPort(API_PORT, { experimentalSkipHealthcheck: true }).asService({ args: SERVICE_ARGS, insecureRootCapabilities: true });
 }
 
 /**
@@ -118,7 +242,8 @@ export interface LiveCluster {
   /**
    * The toolbox (docker, kind, kubectl) bound to the service under the cluster's name, with
    * `DOCKER_HOST=tcp://<cluster name>:2375`, `KUBECONFIG` set and the kubeconfig at that path. Its execs
-   * are cached like any other: give an exec that observes live state a fresh input (`observing`).
+   * are cached like any other: give an exec that observes live state a fresh input (`observing`). Bind
+   * it only while `isLive()`: binding a service that is not running starts a new, empty one.
    */
   client: Container;
   /** Whether the service still runs, from its published status: reads, never binds, so it never starts one. */
@@ -131,8 +256,9 @@ export interface LiveCluster {
  * Starts the cluster service explicitly (it then runs until the session ends, so every later step reaches
  * the same cluster) and waits, with bounds, until the service reports the cluster ready (kind created it
  * and every node joined), `kubectl get nodes` lists every node, and `kubectl wait` sees them all Ready.
- * Returns the live cluster: the service, its kubeconfig and a client bound to it. Throws ClusterError with
- * diagnostics when anything on the way fails.
+ * Before starting, it fails fast when another run of the cluster is live on the engine (see
+ * cluster-conflicts.sh). Returns the live cluster: the service, its kubeconfig and a client bound to it.
+ * Throws ClusterError with diagnostics when anything on the way fails.
  */
 export async function startCluster(
   run: Run,
@@ -142,23 +268,24 @@ export async function startCluster(
   patience: Patience = DEFAULT_PATIENCE,
 ): Promise<LiveCluster> {
   const started = Date.now();
-  const at = `Kubernetes ${cluster.kubernetes} (${cluster.name})`;
-  const reader = stateReader(cluster, toolbox);
-  const report = () => observe(observing(reader), ["sh", `${SCRIPTS_PATH}/cluster-state.sh`, STATE]);
+  const site = siteOf(cluster, run.plan.kind, toolbox);
+  const { at } = site;
+  const report = () => stateReport(site, patience);
   if (node.archive) {
     run.log(`[cluster] ${cluster.kubernetes}: building the node image ${node.ref} (kind publishes none)`);
     await node.archive.sync().catch((error: unknown) => {
       throw new ClusterError(`the node image for ${at} could not be built`, "kind build node-image downloads the release from dl.k8s.io: check the engine's network, or choose a version kind publishes.", [describeFailure(error).join("\n")]);
     });
   }
-  run.log(`[cluster] ${cluster.kubernetes}: starting ${cluster.name} from ${node.ref}`);
-  const service = clusterService(cluster, toolbox, node);
+  await nothingInTheWay(site, patience);
+  run.log(`[cluster] ${cluster.kubernetes}: starting ${cluster.name} from ${node.ref} (definition ${site.definition})`);
+  const service = clusterService(cluster, toolbox, node, run.plan.kind);
   try {
-    await withTimeout(service.start(), patience.startSeconds, () => new Error(`its container did not run and open its API port ${API_PORT} within ${patience.startSeconds}s`));
+    await withTimeout(service.start(), patience.startSeconds, () => new Error(`its container did not run within ${patience.startSeconds}s`));
   } catch (error) {
     throw new ClusterError(
       `the Kind cluster service for ${at} did not start`,
-      `If it waited, another run may hold this cluster's Locked docker cache (kind-pipeline-docker-${cluster.name}): one service per cluster name at a time; give concurrent runs their own cluster.name.`,
+      `If it waited, another run of this definition may hold its Locked docker cache (${dockerVolume(cluster, site.definition).key}) and keeps it until its session ends: give concurrent runs their own cluster.name.`,
       [describeFailure(error).join("\n"), section("the cluster service's state", await report())],
     );
   }
@@ -173,17 +300,18 @@ export async function startCluster(
   let waitingFor = "";
   const registered = await poll(patience.attempts, patience.intervalMs, async () => {
     // The service's own status first, read without binding it: a service that died is not started again.
-    const status = await observeStatus(reader, at, report);
+    const status = await observeStatus(site, patience);
     if (status !== "ready") {
       waitingFor = status;
       return undefined;
     }
     const listing = withKubeconfig(observing(client), cluster, server).withExec(["kubectl", "get", "nodes", "-o", "name", "--request-timeout=10s"]);
     try {
-      const nodes = (await observed(listing.stdout(), `kubectl get nodes on ${at}`)).split("\n").filter(Boolean);
+      const nodes = (await observed(listing.stdout(), `kubectl get nodes on ${at}`, patience.observationSeconds)).split("\n").filter(Boolean);
       waitingFor = `${nodes.length} of ${expected} nodes registered`;
       return nodes.length >= expected ? listing : undefined;
     } catch (error) {
+      // the API server may still be starting, or restarting: ask again
       if (!(error instanceof ExecError)) throw new ClusterError(`listing the nodes of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING, [section("the cluster service's state", await report())]);
       waitingFor = describeFailure(error, "").join(" ");
       return undefined;
@@ -191,11 +319,11 @@ export async function startCluster(
   });
   if (!registered) {
     const what = `not every node was up after ${seconds(Date.now() - waitingSince)} (${waitingFor})`;
-    throw await notReady(cluster, client, server, what, report, "The control plane or a node did not come up: kind's output and the control plane's log above say why.");
+    throw await notReady(site, client, server, what, patience, "The control plane or a node did not come up: kind's output and the control plane's log above say why.");
   }
   try {
     const ready = registered.withExec(["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${patience.readySeconds}s`]);
-    await observed(ready.sync(), `kubectl wait on ${at}`, patience.readySeconds + OBSERVATION_SECONDS);
+    await observed(ready.sync(), `kubectl wait on ${at}`, patience.readySeconds + patience.readyMarginSeconds);
     run.log(`[cluster] ${cluster.kubernetes}: ${cluster.name} is ready, ${expected} nodes (${seconds(Date.now() - started)})`);
     const kubeconfig = ready.file(KUBECONFIG);
     return {
@@ -203,60 +331,98 @@ export async function startCluster(
       service,
       kubeconfig,
       client: client.withFile(KUBECONFIG, kubeconfig),
-      isLive: () => isLive(cluster, toolbox, run.plan.kind),
+      isLive: () => liveNow(site, patience),
       stop: () => stopCluster(service),
     };
   } catch (error) {
     if (!(error instanceof ExecError)) throw new ClusterError(`waiting for the nodes of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
     const what = `its nodes were not all Ready within ${patience.readySeconds}s:\n${describeFailure(error).join("\n")}`;
-    throw await notReady(cluster, client, server, what, report, "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers).");
+    throw await notReady(site, client, server, what, patience, "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers).");
   }
+}
+
+/**
+ * Fails fast, before `start()`, when a live service is in the way (cluster-conflicts.sh): this definition
+ * in another session (its Locked docker volume would make `start()` wait for that session to end), or
+ * another definition of the same cluster name (a second cluster of that name on the engine).
+ */
+async function nothingInTheWay(site: Site, patience: Patience): Promise<void> {
+  const check = observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-conflicts.sh`, STATE, site.definition]);
+  try {
+    await observed(check.sync(), `the check for other runs of ${site.at}`, patience.observationSeconds);
+  } catch (error) {
+    if (error instanceof ExecError && error.exitCode === 5) {
+      throw new ClusterError(
+        `${site.at} is already running on this engine, for another run (this one's definition: ${site.definition})`,
+        `Waiting would last until that run's session ends. Reach that cluster with \`dagger call kubeconfig --local\` if it is yours, end that \`dagger call\` to stop it, or give this project its own cluster.name.`,
+        [section("what runs", error.stdout)],
+      );
+    }
+    throw new ClusterError(`checking for other runs of ${site.at} failed: ${messageOf(error)}`, ENGINE_FAILING);
+  }
+}
+
+/** The state the service published (status, the end of kind's output and dockerd's log), for errors. */
+function stateReport(site: Site, patience: Patience): Promise<string> {
+  return observe(observing(site.reader), ["sh", `${SCRIPTS_PATH}/cluster-state.sh`, site.stateDir], patience);
 }
 
 /**
  * The service's status as cluster-status.sh tells it: "ready", or what it is still doing. Throws
  * ClusterError, with the service's state, when the service is not running (failed, stopped, killed).
  */
-async function observeStatus(reader: Container, at: string, report: () => Promise<string>): Promise<string> {
-  try {
-    await observed(observing(reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-status.sh`, STATE]).sync(), `the status of ${at}`);
-    return "ready";
-  } catch (error) {
-    if (error instanceof ExecError && error.exitCode === 3) return error.stdout.trim();
-    if (error instanceof ExecError && error.exitCode === 4) {
-      throw new ClusterError(`${at} stopped before it was ready`, "kind's output above says why; the service's own log shows with `dagger call cluster up --progress=plain`.", [section("the cluster service's state", await report())]);
-    }
-    throw new ClusterError(`reading the status of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
+async function observeStatus(site: Site, patience: Patience): Promise<string> {
+  const status = await readStatus(site, patience);
+  if (status.code === 0) return "ready";
+  if (status.code === 3) return status.said;
+  if (status.code === 4) {
+    throw new ClusterError(`${site.at} stopped before it was ready`, "kind's output above says why; the service's own log shows with `dagger call cluster up --progress=plain`.", [section("the cluster service's state", await stateReport(site, patience))]);
   }
+  throw new ClusterError(`reading the status of ${site.at} failed: ${status.said}`, ENGINE_FAILING);
+}
+
+/** cluster-status.sh's answer: 0 ready, 3 starting or creating, 4 not running; -1 when it could not be read. */
+async function readStatus(site: Site, patience: Patience): Promise<{ code: number; said: string }> {
+  try {
+    await observed(observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-status.sh`, site.stateDir]).sync(), `the status of ${site.at}`, patience.observationSeconds);
+    return { code: 0, said: "status: ready" };
+  } catch (error) {
+    if (error instanceof ExecError && (error.exitCode === 3 || error.exitCode === 4)) return { code: error.exitCode, said: error.stdout.trim() };
+    return { code: -1, said: messageOf(error) };
+  }
+}
+
+/** Whether the service runs (starting, creating or ready, with a live heartbeat); false when that cannot be read. */
+async function liveNow(site: Site, patience: Patience): Promise<boolean> {
+  const { code } = await readStatus(site, patience);
+  return code === 0 || code === 3;
 }
 
 /**
  * Whether the cluster service of a planned cluster is running (starting, creating or ready, with a live
- * heartbeat), from the status it publishes: read without binding the service, so asking never starts one
- * (binding a service that is not running starts it: `StartBindings` in Dagger's core/services.go).
- * `kind` is the plan's kind release, part of the service's definition.
+ * heartbeat), from the status it publishes: read without binding the service, so asking never starts one.
+ * `kind` is the plan's kind release (`run.plan.kind`), part of the service's definition. False when the
+ * status cannot be read: then binding the service is not safe either.
  */
-export async function isLive(cluster: PlannedCluster, toolbox: Container, _kind: KindVersion): Promise<boolean> {
-  try {
-    await observed(observing(stateReader(cluster, toolbox)).withExec(["sh", `${SCRIPTS_PATH}/cluster-status.sh`, STATE]).sync(), `the status of ${cluster.name}`);
-    return true;
-  } catch (error) {
-    if (error instanceof ExecError && error.exitCode === 3) return true;
-    if (error instanceof ExecError && error.exitCode === 4) return false;
-    throw new ClusterError(`reading the status of Kubernetes ${cluster.kubernetes} (${cluster.name}) failed: ${messageOf(error)}`, ENGINE_FAILING);
-  }
+export function isLive(cluster: PlannedCluster, toolbox: Container, kind: KindVersion): Promise<boolean> {
+  return liveNow(siteOf(cluster, kind, toolbox), DEFAULT_PATIENCE);
 }
 
 /**
- * Stops a cluster service gracefully: SIGTERM, so its script records `stopped` and stops kind and dockerd
- * (Dagger's `Service.stop` without `kill`, core/services.go `Stop`; the end of a session kills instead).
+ * Stops a cluster service gracefully: SIGTERM, so that its script records `stopped` and stops kind and
+ * dockerd (Service.stop without kill: core/services.go `Stop`, core/service.go `stopSvc`). The engine
+ * waits for the exit without a time limit of its own, so after `graceSeconds` the service is killed.
  */
-export async function stopCluster(service: Service): Promise<void> {
-  await service.stop();
+export async function stopCluster(service: Service, graceSeconds = STOP_SECONDS): Promise<void> {
+  try {
+    await withTimeout(service.stop(), graceSeconds, () => new Error(`the service did not stop within ${graceSeconds}s`));
+  } catch {
+    await service.stop({ kill: true });
+  }
 }
 
 /** An observation within its time limit: a stuck `docker exec` or API call does not stall the pipeline. */
-function observed<T>(observation: Promise<T>, what: string, limitSeconds = OBSERVATION_SECONDS): Promise<T> {
+function observed<T>(observation: Promise<T>, what: string, limitSeconds: number): Promise<T> {
   return withTimeout(observation, limitSeconds, () => new Error(`${what} did not answer within ${limitSeconds}s`));
 }
 
@@ -264,17 +430,18 @@ function observed<T>(observation: Promise<T>, what: string, limitSeconds = OBSER
  * The kubeconfig of a cluster another `dagger call … cluster up` keeps running, with the API server at
  * `https://localhost:6443` (its forwarded port). Read from the state the service publishes, only while the
  * service is alive; waits, with a bound, while the cluster is still being created. Starts nothing.
+ * `kind` is the plan's kind release (`run.plan.kind`), part of the service's definition.
  */
-export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container, patience: Patience = DEFAULT_PATIENCE): Promise<File> {
-  const at = `Kubernetes ${cluster.kubernetes} (${cluster.name})`;
+export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container, kind: KindVersion, patience: Patience = DEFAULT_PATIENCE): Promise<File> {
+  const site = siteOf(cluster, kind, toolbox);
+  const { at } = site;
   const start = `dagger call cluster --kubernetes=${cluster.kubernetes} up --ports ${API_PORT}:${API_PORT}`;
-  const reader = stateReader(cluster, toolbox);
   const waitingSince = Date.now();
   let waitingFor = "";
   const copied = await poll(patience.attempts, patience.intervalMs, async () => {
     try {
-      const args = ["sh", `${SCRIPTS_PATH}/read-kubeconfig.sh`, STATE, cluster.name, `https://localhost:${API_PORT}`, KUBECONFIG];
-      return await observed(observing(reader).withExec(args).sync(), `reading the kubeconfig of ${at}`);
+      const args = ["sh", `${SCRIPTS_PATH}/read-kubeconfig.sh`, site.stateDir, cluster.name, `https://localhost:${API_PORT}`, KUBECONFIG];
+      return await observed(observing(site.reader).withExec(args).sync(), `reading the kubeconfig of ${at}`, patience.observationSeconds);
     } catch (error) {
       if (!(error instanceof ExecError)) throw new ClusterError(`reading the kubeconfig of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
       if (error.exitCode === 3) {
@@ -282,7 +449,10 @@ export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container
         return undefined;
       }
       if (error.exitCode === 4) {
-        throw new ClusterError(`no running cluster publishes a kubeconfig for ${at}`, `Start one first, in another terminal, and keep it running: ${start}`, [section("the cluster service's state", error.stderr)]);
+        throw new ClusterError(`no running cluster publishes a kubeconfig for ${at} (definition ${site.definition})`, `Start one first, in another terminal, and keep it running: ${start}`, [
+          section("the cluster service's state", error.stderr),
+          ...(await othersRunning(site, patience)),
+        ]);
       }
       throw new ClusterError(`the kubeconfig of ${at} could not be copied`, ENGINE_FAILING, [describeFailure(error).join("\n")]);
     }
@@ -294,18 +464,39 @@ export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container
 }
 
 /**
- * The readiness failure of a live service, with what a person needs: the service's state, the nodes, the
- * dind daemon's containers, the control plane's log.
+ * Live services of other definitions of the cluster, as a section for an error (none: no section): a
+ * cluster of this name started from another config or module version is not the one this call reads.
  */
-async function notReady(cluster: PlannedCluster, client: Container, server: string, what: string, report: () => Promise<string>, advice: string): Promise<ClusterError> {
+async function othersRunning(site: Site, patience: Patience): Promise<string[]> {
+  try {
+    await observed(observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-conflicts.sh`, STATE, site.definition]).sync(), "cluster-conflicts.sh", patience.observationSeconds);
+    return [];
+  } catch (error) {
+    if (error instanceof ExecError && error.exitCode === 5) return [section("other runs of this cluster name (another config or module version started them)", error.stdout)];
+    return [];
+  }
+}
+
+/**
+ * The readiness failure of a service, with what a person needs: the service's state and, only while the
+ * service still runs, what its nodes, its dind daemon and the control plane say. A service that is gone
+ * is never bound for diagnostics: that would start a new, empty cluster (core/services.go `StartBindings`)
+ * just to print an error, and hold its docker volume's lock.
+ */
+async function notReady(site: Site, client: Container, server: string, what: string, patience: Patience, advice: string): Promise<ClusterError> {
+  const { cluster } = site;
   const controlPlane = `${cluster.name}-control-plane`;
-  const [serviceState, nodes, containers, controlPlaneLog] = await Promise.all([
-    report(),
-    observe(withKubeconfig(observing(client), cluster, server), ["kubectl", "get", "nodes", "-o", "wide", "--request-timeout=10s"]),
-    observe(observing(client), ["docker", "ps", "-a"]),
-    observe(observing(client), ["docker", "logs", "--tail", String(LOG_TAIL_LINES), controlPlane]),
+  const summary = `${site.at} is not ready: ${what}`;
+  const [serviceState, live] = await Promise.all([stateReport(site, patience), liveNow(site, patience)]);
+  if (!live) {
+    return new ClusterError(summary, `Its service no longer runs, so nothing was asked of its nodes (that would start a new cluster). ${advice}`, [section("the cluster service's state", serviceState)]);
+  }
+  const [nodes, containers, controlPlaneLog] = await Promise.all([
+    observe(withKubeconfig(observing(client), cluster, server), ["kubectl", "get", "nodes", "-o", "wide", "--request-timeout=10s"], patience),
+    observe(observing(client), ["docker", "ps", "-a"], patience),
+    observe(observing(client), ["docker", "logs", "--tail", String(LOG_TAIL_LINES), controlPlane], patience),
   ]);
-  return new ClusterError(`Kubernetes ${cluster.kubernetes} (${cluster.name}) is not ready: ${what}`, advice, [
+  return new ClusterError(summary, advice, [
     section("the cluster service's state", serviceState),
     section("kubectl get nodes -o wide", nodes),
     section("docker ps -a (the Docker-in-Docker daemon)", containers),
@@ -314,9 +505,9 @@ async function notReady(cluster: PlannedCluster, client: Container, server: stri
 }
 
 /** Runs a diagnostic command whatever its exit code and returns its output, or why it could not run. */
-async function observe(container: Container, args: string[]): Promise<string> {
+async function observe(container: Container, args: string[], patience: Patience): Promise<string> {
   try {
-    return await observed(container.withExec(args, { expect: ReturnType.Any }).combinedOutput(), args.join(" "));
+    return await observed(container.withExec(args, { expect: ReturnType.Any }).combinedOutput(), args.join(" "), patience.observationSeconds);
   } catch (error) {
     // exit codes 128-191 (killed by a signal) are not accepted by ReturnType.Any, and a command before
     // this one may have failed: keep what it printed, and name the command that failed

@@ -56,7 +56,7 @@ export class KindPipeline {
    */
   @func()
   async plan(
-    /** Kubernetes versions to run on (MAJOR.MINOR.PATCH); default: the config's first version. */
+    /** Kubernetes versions to run on (MAJOR.MINOR.PATCH); default: every configured version. */
     kubernetes?: string[],
     /** Images to build and test; default: every image not marked optional. */
     images?: string[],
@@ -145,45 +145,50 @@ export class KindPipeline {
   ): Promise<File> {
     if (local) {
       const { run, cluster } = await this.oneCluster(kubernetes);
-      return hostKubeconfig(cluster, await toolbox(run.plan.kind));
+      return hostKubeconfig(cluster, await toolbox(run.plan.kind), run.plan.kind);
     }
     return (await this.liveCluster(kubernetes, images)).kubeconfig;
   }
 
   /**
-   * The whole test path: every selected image built (a failed build stops everything: BuildFailure), then
-   * for each Kubernetes version a cluster with the images loaded, the e2e steps one at a time in `after`
-   * order, diagnostics after a failure. Returns the summary; throws TestFailure, whose message names every
+   * The whole test path: every selected image built once (a failed build stops everything: BuildFailure),
+   * then every selected Kubernetes version on its own cluster, in parallel as far as the engine's memory
+   * allows (a preflight reads it), each with the images loaded, the e2e steps one at a time in `after`
+   * order, diagnostics after a failure. One version failing does not stop the others. Returns the summary; throws TestFailure, whose message names every
    * failed step with its log tail and failure signatures, so `dagger call test` exits non-zero.
    */
   @func({ cache: "never" })
   async test(
-    /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: the config's first version. */
+    /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: every configured version. */
     kubernetes?: string[],
     /** Images to build and test; default: every image not marked optional. */
     images?: string[],
+    /** Start no further version once one has failed (versions already running finish). */
+    failFast = false,
   ): Promise<string> {
-    const { result } = await runTests(await this.prepare({ kubernetes, images }));
+    const { result } = await runTests(await this.prepare({ kubernetes, images }), { failFast });
     if (statusOf(result) === "failed") throw new TestFailure(result);
     return renderSummary(result);
   }
 
   /**
-   * The same run as `test`, returning its report whatever happened (a config error aside): summary.md,
+   * The same run as `test`, returning its report whatever happened (a config or preflight error aside): summary.md,
    * junit.xml, status (`passed` or `failed`), steps/<version>/<step>.log, artifacts/<version>/<step>/ and
    * diagnostics/<version>/. In CI: `dagger call test-report export --path=report`, publish the report,
    * then fail the job when `report/status` is not `passed`.
    */
   @func({ cache: "never" })
   async testReport(
-    /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: the config's first version. */
+    /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: every configured version. */
     kubernetes?: string[],
     /** Images to build and test; default: every image not marked optional. */
     images?: string[],
+    /** Start no further version once one has failed (versions already running finish). */
+    failFast = false,
   ): Promise<Directory> {
     const run = await this.prepare({ kubernetes, images });
     try {
-      return (await runTests(run)).report;
+      return (await runTests(run, { failFast })).report;
     } catch (error) {
       if (error instanceof BuildFailure) return buildFailureReport(run, error).report;
       throw error;

@@ -16,7 +16,11 @@ export const SCRIPTS_PATH = "/kind-pipeline/scripts";
  * definition (and the engine's cache of it) changes only with the scripts it runs.
  */
 export function moduleScripts(names?: string[]): Directory {
-  return (names ?? readdirSync(SCRIPTS).filter((name) => name.endsWith(".sh")))
-    .sort()
-    .reduce((dir, name) => dir.withNewFile(name, readFileSync(new URL(name, SCRIPTS), "utf8"), { permissions: 0o755 }), dag.directory());
+  return Object.entries(scriptContents(names)).reduce((dir, [name, contents]) => dir.withNewFile(name, contents, { permissions: 0o755 }), dag.directory());
+}
+
+/** The contents of the scripts of ci/scripts by file name (all of them, or those named), sorted by name. */
+export function scriptContents(names?: string[]): Record<string, string> {
+  const chosen = [...(names ?? readdirSync(SCRIPTS).filter((name) => name.endsWith(".sh")))].sort();
+  return Object.fromEntries(chosen.map((name) => [name, readFileSync(new URL(name, SCRIPTS), "utf8")]));
 }
