@@ -226,10 +226,12 @@ export class StandInEngine {
       this.unauthorized++;
       return send(response, 401, { errors: [{ message: "unauthorized: wrong session token" }] });
     }
+    let query: string;
     let document: DocumentNode;
     let parsed: ParsedQuery;
     try {
-      document = parse(JSON.parse(body).query);
+      query = JSON.parse(body).query;
+      document = parse(query);
       parsed = parseQuery(document, this.ids);
     } catch (error) {
       return send(response, 200, { data: null, errors: [{ message: `stand-in engine: ${(error as Error).message}` }] });
@@ -237,7 +239,7 @@ export class StandInEngine {
     const { leaf: call, levels, keys } = parsed;
     const recorded: RecordedLeaf = { seq: this.leaves.length, leaf: call.field, call, text: call.text, startedAt: this.now() };
     this.leaves.push(recorded);
-    const { errors, leafType } = checkQuery(document);
+    const { errors, leafType } = checkQuery(query, document);
     if (errors.length > 0) {
       const found = errors.map((e) => `${e.depth > 0 ? fieldPath(levels[e.depth - 1]!) : "(query)"}: ${e.message}`);
       return this.refuse(response, recorded, keys, "query", found, `the query does not validate against the schema of dagger ${SCHEMA_TAG}`);

@@ -16,7 +16,6 @@ import {
   isObjectType,
   Kind,
   parse,
-  print,
   TypeInfo,
   validate,
   visit,
@@ -88,14 +87,20 @@ export interface CheckedQuery {
   leafType?: GraphQLOutputType;
 }
 
-/** Checks by query shape: whether a query validates, and its leaf's type, do not depend on its strings' content. */
+/**
+ * Valid queries by shape (the text with its strings emptied): whether a query validates, and its leaf's
+ * type, do not depend on what its strings say, and the SDK sends the same shapes again and again.
+ */
 const checked = new Map<string, CheckedQuery>();
 
-/** Validates a query with graphql-js and finds its leaf's declared type, through `node(id:)` fragments too. */
-export function checkQuery(document: DocumentNode): CheckedQuery {
-  const shape = print(visit(document, { StringValue: (node) => ({ ...node, value: "" }) }));
-  if (!checked.has(shape)) checked.set(shape, validated(document));
-  return checked.get(shape)!;
+/** Validates a query (its text and its parsed document) and finds its leaf's declared type, through `node(id:)` fragments too. */
+export function checkQuery(query: string, document: DocumentNode): CheckedQuery {
+  const shape = query.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const known = checked.get(shape);
+  if (known) return known;
+  const result = validated(document);
+  if (result.errors.length === 0) checked.set(shape, result); // graphql's messages may quote the strings
+  return result;
 }
 
 function validated(document: DocumentNode): CheckedQuery {
