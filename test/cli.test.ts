@@ -32,7 +32,7 @@ describe("npm run plan", () => {
       "   - jax: context images/jax; dockerfile images/jax/Dockerfile; target runtime; args JAX_VERSION=0.6.2",
       "   - pytorch: skipped (optional; select it with --images)",
       "   - xgboost: skipped (optional; select it with --images)",
-      "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
+      "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version, as many at a time as the engine's memory and CPUs hold",
     ]);
     expect(result.stdout).toMatch(/jax-smoke: runs \["sh","test\/e2e\/run\.sh","jax"\]; image the pinned step image \(kubectl, kind, helm, kustomize, docker\); needs jax; timeout 10m/);
   });

@@ -2,8 +2,10 @@
  * The registered module: what `dagger functions` will show (through the SDK's own introspector), that
  * the README's table is that, and that the module's functions run on the stand-in engine.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import ts from "typescript";
 import { dag } from "@dagger.io/dagger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KindPipeline } from "../ci/src/index.js";
@@ -27,6 +29,29 @@ function undocumented(module: ScannedModule): string[] {
       ...type.fields.filter((f) => !f.description).map((f) => `${type.name}.${f.name}`),
     ]),
   ];
+}
+
+/**
+ * Exposed fields (`@func()` or `@field()` properties of a class) whose TypeScript type may be empty: an
+ * optional property, or a type with undefined or null in it. The SDK registers every field as non-null
+ * whatever its TypeScript type (entrypoint/register.js gives `withOptional` to arguments only), so such a
+ * field, once empty, would fail `dagger call` with a raw GraphQL error instead of answering null.
+ */
+function emptyableFields(sourceDir: string): string[] {
+  const found: string[] = [];
+  for (const file of readdirSync(sourceDir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"))) {
+    const source = ts.createSourceFile(file, readFileSync(join(sourceDir, file), "utf8"), ts.ScriptTarget.ES2022, true);
+    for (const node of source.statements) {
+      if (!ts.isClassDeclaration(node)) continue;
+      for (const member of node.members) {
+        if (!ts.isPropertyDeclaration(member)) continue;
+        const exposed = (ts.getDecorators(member) ?? []).some((d) => ts.isCallExpression(d.expression) && ["func", "field"].includes(d.expression.expression.getText(source)));
+        const emptyable = member.questionToken !== undefined || /\b(undefined|null)\b/.test(member.type?.getText(source) ?? "");
+        if (exposed && emptyable) found.push(`${node.name?.text}.${member.name.getText(source)}`);
+      }
+    }
+  }
+  return found;
 }
 
 describe("registration (the scan the TypeScript runtime does)", () => {
@@ -59,8 +84,8 @@ describe("registration (the scan the TypeScript runtime does)", () => {
       { name: "nodeImage", returns: "NodeImage", cache: undefined, args: ["kubernetes?: string"] },
       { name: "cluster", returns: "Service", cache: "never", args: ["kubernetes?: string", "images?: string[]"] },
       { name: "kubeconfig", returns: "File", cache: "never", args: ["kubernetes?: string", "local: boolean", "images?: string[]"] },
-      { name: "test", returns: "string", cache: "never", args: ["kubernetes?: string[]", "images?: string[]"] },
-      { name: "testReport", returns: "Directory", cache: "never", args: ["kubernetes?: string[]", "images?: string[]"] },
+      { name: "test", returns: "string", cache: "never", args: ["kubernetes?: string[]", "images?: string[]", "failFast: boolean"] },
+      { name: "testReport", returns: "Directory", cache: "never", args: ["kubernetes?: string[]", "images?: string[]", "failFast: boolean"] },
       { name: "schema", returns: "string", cache: undefined, args: [] },
     ]);
     expect(module.functions.filter((fn) => fn.up).map((fn) => fn.name)).toEqual(["cluster"]);
@@ -77,6 +102,18 @@ describe("registration (the scan the TypeScript runtime does)", () => {
         ],
       },
     ]);
+  });
+
+  it("registers every field non-null, so no exposed field may be empty (NodeImage.archive included)", () => {
+    expect(module.types.find((t) => t.name === "NodeImage")?.fields.find((f) => f.name === "archive")).toMatchObject({ type: "File" });
+    expect(emptyableFields(join(REPO_ROOT, "ci/src"))).toEqual([]);
+    const sample = mkdtempSync(join(tmpdir(), "kind-pipeline-fields-"));
+    try {
+      writeFileSync(join(sample, "node.ts"), "@object()\nexport class NodeImage {\n  @func()\n  ref: string;\n  @func()\n  archive?: File;\n  @func()\n  digest: string | undefined;\n  note?: string;\n}\n");
+      expect(emptyableFields(sample)).toEqual(["NodeImage.archive", "NodeImage.digest"]);
+    } finally {
+      rmSync(sample, { recursive: true, force: true });
+    }
   });
 
   it("describes the module, every function and every argument", () => {
@@ -129,7 +166,7 @@ describe("plan on the stand-in engine", () => {
     expect((error as Error).message.split("\n").slice(0, 3)).toEqual([
       "invalid ci/pipeline.yaml (2 problems):",
       "  images.jax.context: directory not found: images/jax (line 2)",
-      "  kubernetes.versions.0: must be a string, not a number (1.37) (line 3)",
+      '  kubernetes.versions.0: must be a string, not number 1.37 as YAML read it: quote it and give all three parts, e.g. "1.37.0" (line 3)',
     ]);
     engine.expectNever("container");
   });

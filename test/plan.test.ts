@@ -35,11 +35,11 @@ async function plan(selection: Selection = {}, yaml = CONFIG) {
 }
 
 describe("default selection", () => {
-  it("builds every image not marked optional, on the first version, with the steps whose images are all selected", async () => {
+  it("builds every image not marked optional, on every configured version, with the steps whose images are all selected", async () => {
     const p = await plan();
     expect(p.images.map((i) => i.name)).toEqual(["manager", "jax"]);
     expect(p.skippedImages).toEqual([{ name: "pytorch", reason: "optional" }]);
-    expect(p.clusters.map((c) => c.kubernetes)).toEqual(["1.37.0"]);
+    expect(p.clusters.map((c) => c.kubernetes)).toEqual(["1.37.0", "1.36.4"]);
     expect(p.steps.map((s) => s.name)).toEqual(["operator", "jax-smoke"]);
     expect(p.skippedSteps).toEqual([{ name: "pytorch-smoke", reason: "needs pytorch, not selected" }]);
   });
@@ -58,7 +58,7 @@ describe("default selection", () => {
   });
 
   it("names the cluster and node image for each version", async () => {
-    expect((await plan()).clusters).toEqual([
+    expect((await plan({ kubernetes: ["1.37.0"] })).clusters).toEqual([
       {
         kubernetes: "1.37.0",
         name: "kind-pipeline-1-37-0",
@@ -71,6 +71,18 @@ describe("default selection", () => {
 });
 
 describe("explicit selection", () => {
+  it("an empty image selection selects none (a bare cluster)", async () => {
+    const p = await plan({ images: [] });
+    expect(p.images).toEqual([]);
+    expect(p.steps).toEqual([]);
+  });
+
+  it("runs cluster.parallel clusters at a time when the config says so", async () => {
+    const p = await plan({}, CONFIG.replace("cluster: { workers: 2 }", "cluster: { workers: 2, parallel: 1 }"));
+    expect(p.parallel).toBe(1);
+    expect(renderPlan(p)).toContain("one Docker-in-Docker service per Kubernetes version, 1 at a time (cluster.parallel)\n");
+  });
+
   it("selects images by name, also comma-separated, in config order", async () => {
     const p = await plan({ images: ["pytorch,manager"] });
     expect(p.images.map((i) => i.name)).toEqual(["manager", "pytorch"]);
@@ -119,7 +131,7 @@ describe("renderPlan", () => {
         "   - manager: context .; dockerfile cmd/manager/Dockerfile; args GO_VERSION=1.24",
         "   - jax: context images/jax; dockerfile images/jax/Dockerfile; target runtime",
         "   - pytorch: skipped (optional; select it with --images)",
-        "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version",
+        "2. cluster — kind v0.33.0, one Docker-in-Docker service per Kubernetes version, as many at a time as the engine's memory and CPUs hold",
         "   - 1.38.0: kind-pipeline-1-38-0, 1 control plane + 2 workers, node image built from Kubernetes v1.38.0 release binaries (kind build node-image; kind v0.33.0 publishes none)",
         "3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry",
         "   - manager as kind-pipeline.local/manager:build-<hash of its build inputs>",

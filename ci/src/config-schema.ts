@@ -204,6 +204,13 @@ const clusterSchema = z
       )
       .default({})
       .describe("Labels put on every worker node (on the control plane when there are no workers)."),
+    parallel: z
+      .number()
+      .int("must be a whole number")
+      .min(1, "must be at least 1")
+      .max(16, "must be at most 16")
+      .optional()
+      .describe("Clusters (Kubernetes versions) run at once; default: as many as the engine's memory holds (4 GiB for one with a worker, 1 GiB more per further worker) and its CPUs (2 each)."),
   })
   .prefault({});
 

@@ -8,7 +8,7 @@
  */
 import { argument, Container, Directory, File, func, object, Secret, Service, up } from "@dagger.io/dagger";
 import { BuildFailure, buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
-import { hostKubeconfig, type LiveCluster } from "./cluster.js";
+import { hostKubeconfig, publishedNodeArchive, type LiveCluster } from "./cluster.js";
 import { ConfigError, DEFAULT_CONFIG_FILE } from "./config.js";
 import { configJsonSchema } from "./config-schema.js";
 import { nodeImageFor } from "./node-images.js";
@@ -242,14 +242,19 @@ export class NodeImage {
   @func()
   published: boolean;
 
-  /** The built image as a docker archive (`docker load --input`); none when the image is published. */
+  // Never optional: SDK 0.21.9 registers every field as non-null whatever its TypeScript type (withOptional
+  // only for arguments, entrypoint/register.js), so a missing archive would be a raw GraphQL error.
+  /**
+   * The image as a docker archive (`docker load --input`): the built image, or the published one pulled
+   * by its digest and saved as kindest/node:v<version> (only when asked for).
+   */
   @func()
-  archive?: File;
+  archive: File;
 
   constructor(kubernetes: string, ref: string, published: boolean, archive?: File) {
     this.kubernetes = kubernetes;
     this.ref = ref;
     this.published = published;
-    this.archive = archive;
+    this.archive = archive ?? publishedNodeArchive(ref);
   }
 }

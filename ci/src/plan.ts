@@ -9,7 +9,7 @@ import { otherReleasesPublishing, publishedNodeImage, type KindVersion } from ".
 
 /** Which Kubernetes versions and images to run; omitted parts come from the config. */
 export interface Selection {
-  /** Kubernetes versions; default: the config's first version. */
+  /** Kubernetes versions; default: every configured version (functions of one cluster take the first). */
   kubernetes?: string[];
   /** Image names; default: every image not marked optional; an empty list selects none. */
   images?: string[];
@@ -75,6 +75,8 @@ export interface Plan {
   /** Outside images loaded into every node before any step. */
   preload: string[];
   build: { retries: number; retryDelaySeconds: number; timeoutSeconds: number };
+  /** Clusters run at once when the config says (cluster.parallel); else the preflight derives it from the engine. */
+  parallel?: number;
 }
 
 /** Builds the plan for a selection. Throws ConfigError (subject "arguments") for an unknown image or a malformed version. */
@@ -105,6 +107,7 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
     skippedSteps,
     preload: config.preload,
     build: { retries: config.build.retries, retryDelaySeconds: config.build.retryDelay, timeoutSeconds: config.build.timeout },
+    ...(config.cluster.parallel && { parallel: config.cluster.parallel }),
   };
 }
 
@@ -190,7 +193,7 @@ function selectImages(config: PipelineConfig, requested: string[] | undefined): 
 /** The selected versions with their node images; every problem (malformed, unavailable) in one error. */
 function selectVersions(config: PipelineConfig, requested: string[] | undefined): { kubernetes: string; nodeImage: NodeImageSource }[] {
   const { kind, nodeImageFallback, versions: configured } = config.kubernetes;
-  const wanted = requested?.length ? requested.flatMap(splitList) : [configured[0]!];
+  const wanted = requested?.length ? requested.flatMap(splitList) : configured;
   if (wanted.length === 0) throw argumentError([{ path: "kubernetes", message: `no version named in ${JSON.stringify(requested)} (configured: ${configured.join(", ")})` }]);
   const problems: ConfigProblem[] = [];
   const selected = [...new Set(wanted)].flatMap((v) => {
@@ -234,7 +237,8 @@ export function renderPlan(plan: Plan): string {
     out.push(`   - ${image.name}: ${details.join("; ")}`);
   }
   for (const { name, reason } of plan.skippedImages) out.push(`   - ${name}: skipped (${reason}; select it with --images)`);
-  out.push(`2. cluster — kind ${plan.kind}, one Docker-in-Docker service per Kubernetes version`);
+  const parallel = plan.parallel ? `${plan.parallel} at a time (cluster.parallel)` : "as many at a time as the engine's memory and CPUs hold";
+  out.push(`2. cluster — kind ${plan.kind}, one Docker-in-Docker service per Kubernetes version, ${parallel}`);
   for (const cluster of plan.clusters) {
     const nodes = `1 control plane + ${count(cluster.workers, "worker")}`;
     out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(plan.kind, cluster.nodeImage)}`);

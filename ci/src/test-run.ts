@@ -1,7 +1,9 @@
 /**
  * The test path, stage by stage: the build gate (every selected image builds, or nothing else starts),
- * then for each selected Kubernetes version, in parallel: its cluster, the load, the steps, diagnostics
- * after a failure, the cluster stopped; then one report of everything.
+ * the preflight (how many clusters the engine holds at once), then for each selected Kubernetes version,
+ * in parallel within that bound: its cluster, the load, the steps, diagnostics after a failure, the
+ * cluster stopped; then one report of everything. One version failing does not stop the others, unless
+ * asked (`failFast`: no new version starts after a failure).
  */
 import { dag, type Container, type Directory } from "@dagger.io/dagger";
 import { BuildFailure, buildImages, type BuiltImage } from "./build.js";
@@ -13,8 +15,9 @@ import { imagesToLoad, inClusterRefs, LoadError, loadImages, type ImageToLoad } 
 import { nodeImageFor } from "./node-images.js";
 import type { PlannedCluster } from "./plan.js";
 import { renderFailure, renderJunit, renderSummary, statusOf } from "./report.js";
-import type { StageFailure, StepResult, TestResult, VersionResult } from "./results.js";
+import { versionPassed, type StageFailure, type StepResult, type TestResult, type VersionResult } from "./results.js";
 import type { Run } from "./run.js";
+import { engineResources, parallelClusters } from "./preflight.js";
 import { passedSecrets } from "./secrets.js";
 import { runSteps, type StepContext } from "./steps.js";
 import { stepImage, toolbox } from "./tools.js";
@@ -70,15 +73,24 @@ export async function clusterWithImages(run: Run, cluster: PlannedCluster, tools
  * The whole test path. Throws ConfigError (a step secret not passed) or BuildFailure before any cluster
  * starts; otherwise returns every version's result and the report, whatever failed.
  */
-export async function runTests(run: Run): Promise<TestRun> {
+export async function runTests(run: Run, options: { failFast?: boolean } = {}): Promise<TestRun> {
   const stepSecrets = run.plan.steps.flatMap((step) => Object.entries(step.secrets).map(([name, reference]) => ({ path: `e2e.${step.index}.secrets.${name}`, reference })));
   const secrets = await passedSecrets(run, stepSecrets, "step secrets", "test");
   const loadable = await buildForCluster(run);
   const tools = await toolbox(run.plan.kind);
+  const { clusters } = run.plan;
+  const parallel = parallelClusters(await engineResources(tools), clusters[0]!.workers, clusters.length, run.plan.parallel);
+  if (clusters.length > 1) run.log(`[test] ${clusters.length} Kubernetes versions, ${parallel} at a time`);
   const context: StepContext = { refs: loadable.refs, secrets, stepImage: await stepImage(tools), kubectl: tools.file("/usr/local/bin/kubectl") };
-  const versions = await Promise.all(run.plan.clusters.map((cluster) => runVersion(run, cluster, tools, loadable, context)));
+  let stopAfter: string | undefined;
+  const versions = await inParallel(clusters, parallel, async (cluster) => {
+    if (stopAfter) return notStarted(run, cluster, stopAfter);
+    const version = await runVersion(run, cluster, tools, loadable, context);
+    if (options.failFast && !versionPassed(version.result)) stopAfter ??= cluster.kubernetes;
+    return version;
+  });
   const result: TestResult = { images: [...loadable.refs].map(([name, ref]) => ({ name, ref })), versions: versions.map((v) => v.result) };
-  run.log(`[test] ${statusOf(result)}: ${versions.filter((v) => statusOf({ ...result, versions: [v.result] }) === "passed").length} of ${versions.length} versions passed`);
+  run.log(`[test] ${statusOf(result)}: ${versions.filter((v) => versionPassed(v.result)).length} of ${versions.length} versions passed`);
   return { result, report: reportDirectory(result, versions.map((v) => v.files)) };
 }
 
@@ -86,6 +98,27 @@ export async function runTests(run: Run): Promise<TestRun> {
 export function buildFailureReport(run: Run, failure: BuildFailure): TestRun {
   const result: TestResult = { images: [], versions: run.plan.clusters.map((cluster) => notRun(run, cluster, { stage: "build", message: failure.message })) };
   return { result, report: reportDirectory(result, result.versions.map(() => ({ artifacts: new Map() }))) };
+}
+
+/** Runs `task` over the items, at most `limit` at once, each started in order; results in the items' order. */
+async function inParallel<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** A version --fail-fast did not start, after another failed. */
+function notStarted(run: Run, cluster: PlannedCluster, failed: string): { result: VersionResult; files: VersionFiles } {
+  run.log(`[test] ${cluster.kubernetes}: not started (--fail-fast, after ${failed} failed)`);
+  const message = `not started: --fail-fast stopped starting versions after Kubernetes ${failed} failed`;
+  return { result: notRun(run, cluster, { stage: "cluster", message }), files: { artifacts: new Map() } };
 }
 
 /** One version: cluster, load, steps, diagnostics after a failure; the cluster is stopped at the end. */
