@@ -176,17 +176,20 @@ describe("kind and kubectl downloads", () => {
 });
 
 describe("node images", () => {
-  test("a published version resolves to its pinned digest, with nothing to download or build", async ({ engine }) => {
-    const image = await engine.run(async () => {
+  test("a published version resolves to its pinned digest, with nothing downloaded or built; its archive is pulled and saved only when asked for", async ({ engine }) => {
+    const { image, before } = await engine.run(async () => {
       const node = await pipelineAt(threeImages()).nodeImage("1.36.4");
-      return { ref: node.ref, published: node.published, archive: node.archive };
+      const before = engine.leaves.length;
+      return { image: { ref: node.ref, published: node.published }, archive: await node.archive.id(), before };
     });
-    expect(image).toEqual({
-      ref: "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
-      published: true,
-      archive: undefined,
-    });
-    engine.expectNever(/http|withExec|dockerBuild|defaultPlatform/);
+    expect(image).toEqual({ ref: "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed", published: true });
+    expect(engine.leaves.slice(0, before).filter((l) => /http|withExec|dockerBuild|defaultPlatform/.test(l.text))).toEqual([]);
+    const archive = engine.find(/save-node-image\.sh.*\.file\(path:"\/out\/node-image\.tar"\)\.id$/, { leaf: "id", ids: true }).at(-1)!.call;
+    expect(calls(archive, "from").map((c) => c.args.address)).toEqual([DIND_IMAGE]);
+    expect(calls(archive, "withExec").map((c) => c.args)).toEqual([
+      { args: ["sh", "/kind-pipeline/scripts/save-node-image.sh", "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed", "/out/node-image.tar"], insecureRootCapabilities: true },
+    ]);
+    expect(engine.find("", { leaf: "sync" })).toEqual([]);
   });
 
   test("an unpublished version is built once from the release binaries; a second call is the same cached build", async ({ engine }) => {

@@ -11,6 +11,7 @@ import { runScript, scratch } from "./support/shell.js";
 
 const CLUSTER_SCRIPT = join(REPO_ROOT, "ci/scripts/kind-cluster.sh");
 const NODE_IMAGE_SCRIPT = join(REPO_ROOT, "ci/scripts/build-node-image.sh");
+const SAVE_NODE_IMAGE = join(REPO_ROOT, "ci/scripts/save-node-image.sh");
 const READ_KUBECONFIG = join(REPO_ROOT, "ci/scripts/read-kubeconfig.sh");
 const CLUSTER_STATE = join(REPO_ROOT, "ci/scripts/cluster-state.sh");
 const CLUSTER_STATUS = join(REPO_ROOT, "ci/scripts/cluster-status.sh");
@@ -547,5 +548,41 @@ describe("the node image build script", () => {
     expect(run.stderr).toContain("dockerd did not answer within 60s; its log ends with:\nAPI listen on /var/run/docker.sock");
     expect(run.calls.filter((c) => c === "docker info")).toHaveLength(9); // the clock reads 7, 14, … 63 s after the start
     expect(run.calls.filter((c) => c.startsWith("kind"))).toEqual([]);
+  });
+});
+
+describe("saving a published node image", () => {
+  it("pulls it by digest and saves it under its tag, after the cgroup evacuation", async () => {
+    const dir = scratch();
+    mkdirSync(join(dir, "cgroup"));
+    writeFileSync(join(dir, "cgroup/cgroup.controllers"), "cpu memory\n");
+    writeFileSync(join(dir, "cgroup/cgroup.procs"), "1\n");
+    const out = join(dir, "out/node-image.tar");
+    const run = await runScript(SAVE_NODE_IMAGE, ["kindest/node:v1.36.4@sha256:099e0493", out], {
+      dir,
+      env: { CGROUP_ROOT: join(dir, "cgroup") },
+      stubs: { xargs: 'PATH=${PATH#*:} exec xargs "$@"', "dockerd-entrypoint.sh": "sleep 30", docker: "exit 0" },
+    });
+    expect(run.code).toBe(0);
+    expect(run.calls[0]).toBe("xargs -rn1");
+    expect(run.calls.filter((c) => !c.startsWith("dockerd-entrypoint.sh") && c !== "xargs -rn1")).toEqual([
+      "docker info",
+      "docker pull kindest/node:v1.36.4@sha256:099e0493",
+      "docker tag kindest/node:v1.36.4@sha256:099e0493 kindest/node:v1.36.4",
+      `docker save --output ${out} kindest/node:v1.36.4`,
+    ]);
+    expect(readFileSync(join(dir, "cgroup/cgroup.subtree_control"), "utf8")).toBe("+cpu +memory\n");
+  });
+
+  it("fails when the pull fails, saving nothing", async () => {
+    const dir = scratch();
+    const run = await runScript(SAVE_NODE_IMAGE, ["kindest/node:v1.36.4@sha256:099e0493", join(dir, "out/node.tar")], {
+      dir,
+      env: { CGROUP_ROOT: join(dir, "none") },
+      stubs: { "dockerd-entrypoint.sh": "sleep 30", docker: 'case "$1" in info) exit 0 ;; pull) echo "manifest unknown" >&2; exit 1 ;; *) exit 0 ;; esac' },
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("manifest unknown");
+    expect(run.calls.filter((c) => c.startsWith("docker save"))).toEqual([]);
   });
 });

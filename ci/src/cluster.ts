@@ -218,6 +218,23 @@ export function clusterService(cluster: PlannedCluster, toolbox: Container, node
 }
 
 /**
+ * A node image kind publishes, as a docker archive: pulled by its pinned digest in a privileged
+ * Docker-in-Docker exec and saved under its tag (`kindest/node:v1.37.0`). Lazy: nothing runs until the
+ * archive is asked for (`node-image archive` of a published version), and the engine caches it like any
+ * other result, since its inputs are the pinned image, the reference and the scripts.
+ */
+export function publishedNodeArchive(ref: string): File {
+  const archive = "/out/node-image.tar";
+  return dag
+    .container()
+    .from(DIND_IMAGE)
+    .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["dockerd.sh", "save-node-image.sh"]))
+    .withEnvVariable("DOCKER_TLS_CERTDIR", "")
+    .withExec(["sh", `${SCRIPTS_PATH}/save-node-image.sh`, ref, archive], { insecureRootCapabilities: true })
+    .file(archive);
+}
+
+/**
  * A container whose next exec observes live state, so the engine must run it now rather than answer from
  * its cache: the value differs on every call. Only observations carry it, never builds or the service.
  */
