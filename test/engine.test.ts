@@ -257,6 +257,16 @@ describe("the engine's schema", () => {
     ]);
   });
 
+  test("load<Type>FromID, which the engine shows clients before v0.22.0, leads to the ID's chain and its types", async ({ engine }) => {
+    engine.reply({ leaf: "exitCode" }, answer("0"));
+    await engine.run(async () => {
+      const id = await dag.container().from("alpine").id(); // the SDK types it ID, its loader wants ContainerID
+      return dag.loadContainerFromID(id as never).withExec(["true"]).exitCode().catch(() => undefined);
+    });
+    expect(engine.find("exitCode").map((l) => l.text)).toEqual(['container.from(address:"alpine").withExec(args:["true"]).exitCode']);
+    expect(engine.takeViolations()).toEqual([{ kind: "answer", message: 'container.from.withExec.exitCode: declared Int!, scripted "0" (string)' }]);
+  });
+
   test("answers of the declared type pass: scalars, enum members, lists, null where allowed, IDs", async ({ engine }) => {
     engine.reply({ leaf: "exitCode" }, answer(0)).reply({ leaf: "stdout" }, answer("hi\n")).reply({ leaf: "kind" }, answer("OBJECT_KIND"));
     engine.reply({ leaf: "entries" }, answer(["a", "b/"])).reply({ leaf: "exportImage" }, answer(null)).reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));

@@ -72,7 +72,7 @@ function clientSchema(published: GraphQLSchema): GraphQLSchema {
 }
 
 /** The engine's schema, built once. */
-export const ENGINE_SCHEMA = clientSchema(buildSchema(SDL));
+const ENGINE_SCHEMA = clientSchema(buildSchema(SDL));
 
 /** What the schema refuses in a query: graphql's message, and how many fields deep it points (0: the query). */
 export interface SchemaError {
