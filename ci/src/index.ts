@@ -8,6 +8,7 @@
  */
 import { argument, Container, Directory, File, func, object, Secret, Service, up } from "@dagger.io/dagger";
 import { BuildFailure, buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
+import { ClusterError } from "./cluster-error.js";
 import { hostKubeconfig, publishedNodeArchive, type LiveCluster } from "./cluster.js";
 import { ConfigError, DEFAULT_CONFIG_FILE } from "./config.js";
 import { configJsonSchema } from "./config-schema.js";
@@ -15,7 +16,7 @@ import { nodeImageFor } from "./node-images.js";
 import { renderPlan, type PlannedCluster, type Selection } from "./plan.js";
 import { renderSummary, statusOf } from "./report.js";
 import { prepareRun, type Run } from "./run.js";
-import { buildFailureReport, buildForCluster, clusterWithImages, runTests, TestFailure } from "./test-run.js";
+import { buildForCluster, clusterWithImages, runTests, stoppedRunReport, TestFailure } from "./test-run.js";
 import { toolbox } from "./tools.js";
 
 /** The pipeline for one project: its files and its kind-pipeline.yaml. */
@@ -190,7 +191,7 @@ export class KindPipeline {
     try {
       return (await runTests(run, { failFast })).report;
     } catch (error) {
-      if (error instanceof BuildFailure) return buildFailureReport(run, error).report;
+      if (error instanceof BuildFailure || error instanceof ClusterError) return stoppedRunReport(run, error).report;
       throw error;
     }
   }

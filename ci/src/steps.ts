@@ -56,9 +56,12 @@ export interface StepOutcome {
 export async function runSteps(run: Run, live: LiveCluster, steps: PlannedStep[], context: StepContext): Promise<StepOutcome[]> {
   const outcomes: StepOutcome[] = [];
   for (const step of steps) {
+    const absent = step.after.find((name) => !steps.some((s) => s.name === name));
     const blocker = step.after.map((name) => outcomes.find((o) => o.result.name === name)?.result).find((r) => r && r.status !== "passed");
-    if (blocker) {
-      const reason = `after ${blocker.name}, which ${blocker.status === "skipped" ? "was skipped" : blocker.status === "timed-out" ? "timed out" : "failed"}`;
+    if (absent || blocker) {
+      const reason = absent
+        ? `after ${absent}, which does not run on Kubernetes ${live.cluster.kubernetes}`
+        : `after ${blocker!.name}, which ${blocker!.status === "skipped" ? "was skipped" : blocker!.status === "timed-out" ? "timed out" : "failed"}`;
       run.log(`[e2e] ${live.cluster.kubernetes}: ${step.name} skipped (${reason})`);
       outcomes.push({ result: { name: step.name, status: "skipped", command: step.run, durationMs: 0, output: "", reason }, artifacts: dag.directory() });
       continue;

@@ -94,9 +94,13 @@ export async function runTests(run: Run, options: { failFast?: boolean } = {}): 
   return { result, report: reportDirectory(result, versions.map((v) => v.files)) };
 }
 
-/** The report of a run stopped by its build: every version failed at the build stage, no step run. */
-export function buildFailureReport(run: Run, failure: BuildFailure): TestRun {
-  const result: TestResult = { images: [], versions: run.plan.clusters.map((cluster) => notRun(run, cluster, { stage: "build", message: failure.message })) };
+/**
+ * The report of a run stopped before any cluster: by its build, or by the cluster tools that could not be
+ * had (a download that does not match its checksum). Every version failed at that stage, no step run.
+ */
+export function stoppedRunReport(run: Run, error: BuildFailure | ClusterError): TestRun {
+  const stage = error instanceof BuildFailure ? "build" : "cluster";
+  const result: TestResult = { images: [], versions: run.plan.clusters.map((cluster) => notRun(run, cluster, { stage, message: error.message })) };
   return { result, report: reportDirectory(result, result.versions.map(() => ({ artifacts: new Map() }))) };
 }
 
