@@ -37,6 +37,7 @@ function project(names: string[]): string {
     config.push(`  ${name}: { context: images/${name}, buildArgs: { VERSION: "1.0.0" } }`);
   }
   config.push("e2e:", ...names.map((name) => `  - { name: ${name}-smoke, needs: [${name}], run: [sh, test/e2e/run.sh, ${name}] }`));
+  files["test/e2e/run.sh"] = "echo e2e\n";
   files["kind-pipeline.yaml"] = `${config.join("\n")}\n`;
   return projectTree(files);
 }
