@@ -186,6 +186,9 @@ describe("node images", () => {
     expect(engine.leaves.slice(0, before).filter((l) => /http|withExec|dockerBuild|defaultPlatform/.test(l.text))).toEqual([]);
     const archive = engine.find(/save-node-image\.sh.*\.file\(path:"\/out\/node-image\.tar"\)\.id$/, { leaf: "id", ids: true }).at(-1)!.call;
     expect(calls(archive, "from").map((c) => c.args.address)).toEqual([DIND_IMAGE]);
+    expect(calls(archive, "withMountedCache").map((c) => [c.args.path, (c.args.cache as Call).args.key, String((c.args.sharing as { name: string }).name)])).toEqual([
+      ["/var/lib/docker", "kind-pipeline-node-image-save", "LOCKED"],
+    ]);
     expect(calls(archive, "withExec").map((c) => c.args)).toEqual([
       { args: ["sh", "/kind-pipeline/scripts/save-node-image.sh", "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed", "/out/node-image.tar"], insecureRootCapabilities: true },
     ]);

@@ -225,10 +225,14 @@ export function clusterService(cluster: PlannedCluster, toolbox: Container, node
  */
 export function publishedNodeArchive(ref: string): File {
   const archive = "/out/node-image.tar";
+  // dockerd's data root on a cache volume, as in the service (not the container's overlay root), keeping
+  // pulled layers between runs. LOCKED, and fixed (the mode is part of the volume's identity; see
+  // dockerVolume): one dockerd at a time; the lock is held by this exec only, until it ends.
   return dag
     .container()
     .from(DIND_IMAGE)
     .withMountedDirectory(SCRIPTS_PATH, moduleScripts(["dockerd.sh", "save-node-image.sh"]))
+    .withMountedCache("/var/lib/docker", dag.cacheVolume("kind-pipeline-node-image-save"), { sharing: CacheSharingMode.Locked })
     .withEnvVariable("DOCKER_TLS_CERTDIR", "")
     .withExec(["sh", `${SCRIPTS_PATH}/save-node-image.sh`, ref, archive], { insecureRootCapabilities: true })
     .file(archive);
