@@ -184,6 +184,13 @@ describe("status lines and the failure report", () => {
       "built: pytorch",
     ]);
   });
+
+  test("one of three failed: the images that built are listed, comma-separated, in order", async ({ engine }) => {
+    engine.reply({ leaf: "sync", where: buildOf("jax") }, engineError("failed to solve: not found"));
+    const { outcome } = await build(engine, threeImages(), ["jax", "pytorch", "xgboost"]);
+    expect((outcome as BuildFailure).message.split("\n").slice(-2)).toEqual(["", "built: pytorch, xgboost"]);
+    expect((outcome as BuildFailure).message.split("\n")[0]).toMatch(/^build: 1 of 3 images failed: jax\. /);
+  });
 });
 
 describe("build secrets are read only when the config names them", () => {

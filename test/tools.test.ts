@@ -2,10 +2,11 @@
  * The pinned tools on the stand-in engine: which URL is downloaded for each architecture, with which
  * sha256, where each lands in the toolbox, and what a user reads when a download fails or does not match.
  */
+import { dag } from "@dagger.io/dagger";
 import { describe, expect } from "vitest";
 import { ClusterError } from "../ci/src/cluster-error.js";
-import { DIND_IMAGE, KIND_RELEASES, KUBECTL } from "../ci/src/releases.js";
-import { toolbox } from "../ci/src/tools.js";
+import { DIND_IMAGE, HELM, KIND_RELEASES, KUBECTL, KUSTOMIZE } from "../ci/src/releases.js";
+import { stepImage, toolbox } from "../ci/src/tools.js";
 import type { Call } from "./support/calls.js";
 import { engineTest as test } from "./support/harness.js";
 import { answer, engineError } from "./support/replies.js";
@@ -106,5 +107,89 @@ describe("a download that fails", () => {
       ].join("\n"),
     );
     expect(kindUrl).not.toBe(kubectlUrl);
+  });
+});
+
+/** helm and kustomize in the default step image: the release archives, and their pinned sha256. */
+const ARCHIVES = {
+  amd64: {
+    helm: { url: "https://get.helm.sh/helm-v4.2.4-linux-amd64.tar.gz", sha256: "c306b46f719b0a4da32d0f78ee21bf90ce8d602f15b22ab753f0674d1670a7f3", member: "linux-amd64/helm" },
+    kustomize: {
+      url: "https://github.com/kubernetes-sigs/kustomize/releases/download/kustomize%2Fv5.8.1/kustomize_v5.8.1_linux_amd64.tar.gz",
+      sha256: "029a7f0f4e1932c52a0476cf02a0fd855c0bb85694b82c338fc648dcb53a819d",
+      member: "kustomize",
+    },
+  },
+  arm64: {
+    helm: { url: "https://get.helm.sh/helm-v4.2.4-linux-arm64.tar.gz", sha256: "564de2191b881e9f71b5606b25345821ea1682f06ab90499d3ab22b530176da1", member: "linux-arm64/helm" },
+    kustomize: {
+      url: "https://github.com/kubernetes-sigs/kustomize/releases/download/kustomize%2Fv5.8.1/kustomize_v5.8.1_linux_arm64.tar.gz",
+      sha256: "0953ea3e476f66d6ddfcd911d750f5167b9365aa9491b2326398e289fef2c142",
+      member: "kustomize",
+    },
+  },
+} as const;
+
+describe("the default step image: helm and kustomize beside the toolbox", () => {
+  test.for(["amd64", "arm64"] as const)("on linux/%s: each release archive checked against its sha256, unpacked, its binary executable on the PATH", async (arch, { engine }) => {
+    engine.reply({ leaf: "defaultPlatform" }, answer(`linux/${arch}`));
+    const id = await engine.run(async () => (await stepImage(dag.container().from("toolbox:test"))).id());
+    const { helm, kustomize } = ARCHIVES[arch];
+    expect(engine.find("http(", { leaf: "sync" }).map((l) => l.call.parent!.args)).toEqual([
+      { url: helm.url, checksum: `sha256:${helm.sha256}` },
+      { url: kustomize.url, checksum: `sha256:${kustomize.sha256}` },
+    ]);
+    const image = engine.callOf(id);
+    expect(calls(image, "from").map((c) => c.args.address)).toEqual(["toolbox:test"]);
+    const added = calls(image, "withFile").map((c) => {
+      const source = c.args.source as Call;
+      const unpack = source.nearest("withExec")!;
+      const mounted = source.nearest("withMountedFile")!;
+      return {
+        path: c.args.path,
+        permissions: c.args.permissions,
+        member: source.args.path,
+        unpack: unpack.args.args,
+        archive: [mounted.args.path, (mounted.args.source as Call).args.url],
+        from: calls(source, "from").map((f) => f.args.address),
+      };
+    });
+    expect(added).toEqual(
+      (["helm", "kustomize"] as const).map((name) => ({
+        path: `/usr/local/bin/${name}`,
+        permissions: 0o755,
+        member: `/kind-pipeline/downloads/${ARCHIVES[arch][name].member}`,
+        unpack: ["tar", "-xzf", `/kind-pipeline/downloads/${name}.tar.gz`, "-C", "/kind-pipeline/downloads"],
+        archive: [`/kind-pipeline/downloads/${name}.tar.gz`, ARCHIVES[arch][name].url],
+        from: ["toolbox:test"],
+      })),
+    );
+  });
+
+  test("the pins in releases.ts are the ones above", () => {
+    expect(HELM).toEqual({ version: "4.2.4", sha256: { amd64: ARCHIVES.amd64.helm.sha256, arm64: ARCHIVES.arm64.helm.sha256 } });
+    expect(KUSTOMIZE).toEqual({ version: "5.8.1", sha256: { amd64: ARCHIVES.amd64.kustomize.sha256, arm64: ARCHIVES.arm64.kustomize.sha256 } });
+  });
+
+  test("a mismatching archive is refused with the tool's name and version", async ({ engine }) => {
+    engine.reply({ leaf: "defaultPlatform" }, answer("linux/amd64"));
+    engine.reply({ leaf: "sync", where: "get.helm.sh" }, engineError("checksum mismatch: expected sha256:c306b46f, got sha256:ffff"));
+    const error = await engine.run(() => stepImage(dag.container().from("toolbox:test"))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClusterError);
+    expect((error as Error).message.split("\n")[0]).toBe("cluster: helm v4.2.4 (linux/amd64) does not match its pinned sha256: checksum mismatch: expected sha256:c306b46f, got sha256:ffff");
+  });
+
+  test("a kustomize archive that cannot be downloaded is named with its version", async ({ engine }) => {
+    engine.reply({ leaf: "defaultPlatform" }, answer("linux/arm64"));
+    engine.reply({ leaf: "sync", where: "kustomize_v5.8.1_linux_arm64" }, engineError("GET: 404 Not Found"));
+    const error = await engine.run(() => stepImage(dag.container().from("toolbox:test"))).catch((e: unknown) => e);
+    expect((error as Error).message.split("\n")[0]).toBe("cluster: kustomize v5.8.1 (linux/arm64) could not be downloaded: GET: 404 Not Found");
+  });
+
+  test("an engine on another platform is refused before any download", async ({ engine }) => {
+    engine.reply({ leaf: "defaultPlatform" }, answer("linux/riscv64"));
+    const error = await engine.run(() => stepImage(dag.container().from("toolbox:test"))).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/^cluster: the engine runs on linux\/riscv64; /);
+    engine.expectNever("http(");
   });
 });
