@@ -90,19 +90,25 @@ export interface Patience {
  */
 export const DEFAULT_PATIENCE: Patience = { startSeconds: 300, attempts: 240, intervalMs: 5000, readySeconds: 180, observationSeconds: 60, readyMarginSeconds: 60 };
 
-/** The kind config of a planned cluster: API server reachable from other containers by the service's alias. */
+/**
+ * The kind config of a planned cluster: the API server reachable from other containers by the service's
+ * alias, the nodes of cluster.workers and cluster.nodeLabels (or cluster.kindConfig.nodes), and the rest of
+ * cluster.kindConfig merged in; its kubeadm patches come after the module's certificate SANs.
+ */
 function kindConfig(cluster: PlannedCluster): string {
+  const { nodes, kubeadmConfigPatches = [], networking, ...rest } = cluster.kindConfig ?? {};
   // sorted, so that the same labels in another order are the same service (and definition)
   const sorted = Object.fromEntries(Object.entries(cluster.nodeLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const labels = Object.keys(sorted).length > 0 ? { labels: sorted } : {};
   const workers = Array.from({ length: cluster.workers }, () => ({ role: "worker", ...labels }));
   return stringify({
+    ...rest, // featureGates, runtimeConfig, containerd and JSON6902 patches; what the module owns comes after
     kind: "Cluster",
     apiVersion: "kind.x-k8s.io/v1alpha4",
     name: cluster.name,
-    networking: { apiServerAddress: "0.0.0.0", apiServerPort: API_PORT },
-    kubeadmConfigPatches: [stringify({ kind: "ClusterConfiguration", apiServer: { certSANs: [cluster.name, "localhost", "127.0.0.1"] } })],
-    nodes: [{ role: "control-plane", ...(cluster.workers === 0 ? labels : {}) }, ...workers],
+    networking: { ...networking, apiServerAddress: "0.0.0.0", apiServerPort: API_PORT },
+    kubeadmConfigPatches: [stringify({ kind: "ClusterConfiguration", apiServer: { certSANs: [cluster.name, "localhost", "127.0.0.1"] } }), ...kubeadmConfigPatches],
+    nodes: nodes ?? [{ role: "control-plane", ...(cluster.workers === 0 ? labels : {}) }, ...workers],
   });
 }
 

@@ -176,6 +176,86 @@ function isKubeletLabel(key: string): boolean {
   return KUBELET_LABELS.has(key) || ["kubelet.kubernetes.io", "node.kubernetes.io"].some((allowed) => namespace === allowed || namespace.endsWith(`.${allowed}`));
 }
 
+/** Node labels, as the kubelet accepts them. */
+const nodeLabels = z.record(
+  z
+    .string()
+    .regex(LABEL_KEY, "must be a Kubernetes label key such as example.com/role")
+    .refine(
+      (key) => !/^([^/]*\.)?(kubernetes\.io|k8s\.io)\//.test(key) || isKubeletLabel(key),
+      "is in the kubernetes.io or k8s.io namespaces, where the kubelet sets only its own labels (topology.kubernetes.io/zone, node.kubernetes.io/*, kubernetes.io/os …) and refuses this one; use your own prefix, e.g. example.com/role",
+    ),
+  stringValue.regex(LABEL_VALUE, "must be a Kubernetes label value (63 characters at most)"),
+);
+
+/** A field of kind's config the module owns: present at all, it is refused with the reason. */
+const owned = (reason: string) =>
+  z
+    .unknown()
+    .refine((value) => value === undefined, `is set by kind-pipeline: ${reason}`)
+    .optional();
+
+/** kubeadm config patches, each a YAML document (kind's `kubeadmConfigPatches`). */
+const kubeadmPatches = z.array(z.string().min(1, "must not be empty")).describe("kubeadm config patches (YAML documents, e.g. a ClusterConfiguration).");
+/** RFC 6902 patches of kind's JSON6902 form: group, version, kind and a patch (a YAML string). */
+const json6902Patches = z.array(
+  z.strictObject({ group: z.string(), version: z.string(), kind: z.string(), patch: z.string().min(1, "must not be empty") }),
+);
+
+const kindNodeSchema = z.strictObject({
+  role: z.enum(["control-plane", "worker"], { error: 'must be "control-plane" or "worker"' }),
+  labels: nodeLabels.optional().describe("Labels of this node."),
+  kubeadmConfigPatches: kubeadmPatches.optional(),
+  kubeadmConfigPatchesJSON6902: json6902Patches.optional(),
+  image: owned("the node image comes from kubernetes.versions and kubernetes.kind (pinned by digest, or built)"),
+  extraPortMappings: owned("only the API server port is reachable, through the Dagger service (`cluster up --ports 6443:6443`)"),
+  extraMounts: owned("host paths would be paths inside the Docker-in-Docker service, not on your machine"),
+});
+
+/**
+ * A partial kind `Cluster` (kind.x-k8s.io/v1alpha4) merged into the one the module generates: the fields
+ * kind documents for nodes, kubeadm, feature gates, runtime config, containerd and networking. What the
+ * module must own (the name, the API server's address and port, the node image) is refused with the reason.
+ */
+const kindConfigSchema = z
+  .strictObject({
+    kind: owned("the config is a kind Cluster"),
+    apiVersion: owned("kind.x-k8s.io/v1alpha4"),
+    name: owned("the cluster is <cluster.name>-<version>"),
+    nodes: z
+      .array(kindNodeSchema)
+      .min(1, "must list at least one node")
+      .refine((nodes) => nodes.some((n) => n.role === "control-plane"), "must have a control-plane node")
+      .refine((nodes) => nodes.length <= 9, "must have at most 9 nodes: every node is a container in one Docker-in-Docker service")
+      .optional()
+      .describe("The nodes, with roles and per-node labels and patches; replaces cluster.workers and cluster.nodeLabels."),
+    kubeadmConfigPatches: kubeadmPatches.optional(),
+    kubeadmConfigPatchesJSON6902: json6902Patches.optional(),
+    featureGates: z
+      .record(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, "must be a feature gate name such as JobManagedBy"), z.boolean())
+      .optional()
+      .describe("Kubernetes feature gates, for every component."),
+    runtimeConfig: z.record(z.string(), z.string()).optional().describe('API groups to enable or disable, e.g. { "api/alpha": "true" }.'),
+    containerdConfigPatches: z.array(z.string().min(1, "must not be empty")).optional().describe("containerd config patches (TOML)."),
+    containerdConfigPatchesJSON6902: z.array(z.string().min(1, "must not be empty")).optional(),
+    networking: z
+      .strictObject({
+        ipFamily: z.enum(["ipv4", "ipv6", "dual"], { error: 'must be "ipv4", "ipv6" or "dual"' }).optional(),
+        podSubnet: z.string().optional(),
+        serviceSubnet: z.string().optional(),
+        disableDefaultCNI: z.boolean().optional(),
+        kubeProxyMode: z.enum(["iptables", "ipvs", "nftables", "none"], { error: 'must be "iptables", "ipvs", "nftables" or "none"' }).optional(),
+        dnsSearch: z.array(z.string()).optional(),
+        apiServerAddress: owned("the API server listens on 0.0.0.0 so that bound containers and `cluster up` reach it"),
+        apiServerPort: owned("the API server is on 6443, the port the service exposes"),
+      })
+      .optional(),
+  })
+  .describe("A partial kind Cluster (kind.x-k8s.io/v1alpha4) merged into the generated one.");
+
+/** The validated `cluster.kindConfig`. */
+export type KindConfigPatch = z.output<typeof kindConfigSchema>;
+
 const clusterSchema = z
   .strictObject({
     name: z
@@ -191,19 +271,7 @@ const clusterSchema = z
       .max(8, "must be at most 8: every node is a container in one Docker-in-Docker service")
       .default(1)
       .describe("Worker nodes besides the control plane."),
-    nodeLabels: z
-      .record(
-        z
-          .string()
-          .regex(LABEL_KEY, "must be a Kubernetes label key such as example.com/role")
-          .refine(
-            (key) => !/^([^/]*\.)?(kubernetes\.io|k8s\.io)\//.test(key) || isKubeletLabel(key),
-            "is in the kubernetes.io or k8s.io namespaces, where the kubelet sets only its own labels (topology.kubernetes.io/zone, node.kubernetes.io/*, kubernetes.io/os …) and refuses this one; use your own prefix, e.g. example.com/role",
-          ),
-        stringValue.regex(LABEL_VALUE, "must be a Kubernetes label value (63 characters at most)"),
-      )
-      .default({})
-      .describe("Labels put on every worker node (on the control plane when there are no workers)."),
+    nodeLabels: nodeLabels.default({}).describe("Labels put on every worker node (on the control plane when there are no workers)."),
     parallel: z
       .number()
       .int("must be a whole number")
@@ -211,6 +279,7 @@ const clusterSchema = z
       .max(16, "must be at most 16")
       .optional()
       .describe("Clusters (Kubernetes versions) run at once; default: as many as the engine's memory holds (4 GiB for one with a worker, 1 GiB more per further worker) and its CPUs (2 each)."),
+    kindConfig: kindConfigSchema.optional(),
   })
   .prefault({});
 

@@ -129,7 +129,15 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
  */
 function checkReferences(raw: unknown): ConfigProblem[] {
   const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
-  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw)];
+  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw), ...checkNodeShape(raw)];
+}
+
+/** `cluster.kindConfig.nodes` shapes the nodes alone: `cluster.workers` and `cluster.nodeLabels` beside it would be ignored. */
+function checkNodeShape(raw: unknown): ConfigProblem[] {
+  if (valueAt(raw, ["cluster", "kindConfig", "nodes"]) === undefined) return [];
+  return ["workers", "nodeLabels"]
+    .filter((key) => valueAt(raw, ["cluster", key]) !== undefined)
+    .map((key) => ({ path: `cluster.${key}`, message: "cannot be combined with cluster.kindConfig.nodes, which lists every node with its labels: set them there" }));
 }
 
 /** The problems inside the block of an image whose name is invalid: the schema reports only the name. */

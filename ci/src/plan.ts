@@ -4,7 +4,7 @@
  * the executed pipeline cannot drift apart.
  */
 import { ConfigError, dockerfilePath, unpublishedVersionMessage, type ConfigProblem } from "./config.js";
-import { imageReferenceParts, kubernetesVersion, type PipelineConfig } from "./config-schema.js";
+import { imageReferenceParts, kubernetesVersion, type KindConfigPatch, type PipelineConfig } from "./config-schema.js";
 import { otherReleasesPublishing, publishedNodeImage, type KindVersion } from "./releases.js";
 
 /** Which Kubernetes versions and images to run; omitted parts come from the config. */
@@ -40,8 +40,11 @@ export interface PlannedCluster {
   kubernetes: string;
   name: string;
   nodeImage: NodeImageSource;
+  /** Nodes besides the first control plane. */
   workers: number;
   nodeLabels: Record<string, string>;
+  /** The config's partial kind Cluster, merged into the generated one. */
+  kindConfig?: KindConfigPatch;
 }
 
 /** An e2e step: the images it needs, the steps it runs after, what it runs. */
@@ -84,6 +87,7 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
   const names = selectImages(config, selection.images);
   const versions = selectVersions(config, selection.kubernetes);
   const { steps, skippedSteps } = selectSteps(config, names);
+  const { kindConfig } = config.cluster;
   return {
     kind: config.kubernetes.kind,
     images: names.map((name) => planImage(name, config)),
@@ -94,8 +98,9 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
       kubernetes,
       name: clusterName(config.cluster.name, kubernetes),
       nodeImage,
-      workers: config.cluster.workers,
+      workers: kindConfig?.nodes ? kindConfig.nodes.length - 1 : config.cluster.workers,
       nodeLabels: config.cluster.nodeLabels,
+      ...(kindConfig && { kindConfig }),
     })),
     steps: runOrder(steps).map(({ timeout, image, kubernetes, ...step }) => ({
       ...step,
@@ -240,7 +245,9 @@ export function renderPlan(plan: Plan): string {
   const parallel = plan.parallel ? `${plan.parallel} at a time (cluster.parallel)` : "as many at a time as the engine's memory and CPUs hold";
   out.push(`2. cluster — kind ${plan.kind}, one Docker-in-Docker service per Kubernetes version, ${parallel}`);
   for (const cluster of plan.clusters) {
-    const nodes = `1 control plane + ${count(cluster.workers, "worker")}`;
+    const nodes = cluster.kindConfig?.nodes
+      ? cluster.kindConfig.nodes.map((n) => n.role).join(", ") + " (cluster.kindConfig)"
+      : `1 control plane + ${count(cluster.workers, "worker")}`;
     out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(plan.kind, cluster.nodeImage)}`);
   }
   out.push(`3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry`);
