@@ -39,6 +39,7 @@ function amd64(engine: StandInEngine): StandInEngine {
   return engine
     .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
     .reply({ leaf: "start" }, answer())
+    .reply({ leaf: "stop" }, answer())
     .reply({ leaf: "stdout", where: LIST_NODES }, answer(BOTH_NODES));
 }
 
@@ -647,6 +648,18 @@ describe("kubeconfig for the host", () => {
       "Start one first, in another terminal, and keep it running: dagger call cluster --kubernetes=1.36.4 up --ports 6443:6443",
     ]);
     expect(engine.find(READ, { leaf: "sync" })).toHaveLength(1);
+  });
+
+  test("without a live cluster of this definition, names another definition of the cluster that runs", async ({ engine }) => {
+    engine
+      .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
+      .reply({ leaf: "sync", where: READ }, execFailure({ exitCode: 4, stderr: "status: none: no cluster service has run on this volume\n" }))
+      .reply({ leaf: "sync", where: CONFLICTS }, execFailure({ exitCode: 5, stdout: "another definition (0b1c2d3e4f5a) of this cluster runs (ready)\n" }));
+    const error = await hostKubeconfigOf(engine);
+    expect((error as Error).message).toContain(
+      "other runs of this cluster name (another config or module version started them):\n  | another definition (0b1c2d3e4f5a) of this cluster runs (ready)",
+    );
+    expect(engine.find(CONFLICTS, { leaf: "sync" }).filter((l) => l.text.includes("withServiceBinding"))).toEqual([]);
   });
 
   test("gives up, with a bound, on a cluster that stays in creation", async ({ engine }) => {
