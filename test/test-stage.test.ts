@@ -552,7 +552,7 @@ describe("what the module does not do yet", () => {
   // The issue: "Any failure once the cluster is up (readiness, load, step) collects diagnostics while the
   // cluster still lives". startCluster throws ClusterError without the service, so runVersion can neither
   // diagnose it nor stop it (the README's diagnostics section says "load or step").
-  test.fails("readiness: a cluster that never gets Ready is diagnosed while it lives, and its service is stopped", async ({ engine }) => {
+  test("readiness: a cluster that never gets Ready is diagnosed while it lives, and its service is stopped", async ({ engine }) => {
     const root = project();
     await healthyCluster(engine, root);
     passingSteps(engine);

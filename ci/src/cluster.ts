@@ -346,7 +346,7 @@ export async function startCluster(
   });
   if (!registered) {
     const what = `not every node was up after ${seconds(Date.now() - waitingSince)} (${waitingFor})`;
-    throw await notReady(site, client, server, what, patience, "The control plane or a node did not come up: kind's output and the control plane's log above say why.");
+    throw await stoppedAfter(service, notReady(site, client, server, what, patience, "The control plane or a node did not come up: kind's output and the control plane's log above say why."));
   }
   try {
     const ready = registered.withExec(["kubectl", "wait", "--for=condition=Ready", "nodes", "--all", `--timeout=${patience.readySeconds}s`]);
@@ -364,7 +364,7 @@ export async function startCluster(
   } catch (error) {
     if (!(error instanceof ExecError)) throw new ClusterError(`waiting for the nodes of ${at} failed: ${messageOf(error)}`, ENGINE_FAILING);
     const what = `its nodes were not all Ready within ${patience.readySeconds}s:\n${describeFailure(error).join("\n")}`;
-    throw await notReady(site, client, server, what, patience, "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers).");
+    throw await stoppedAfter(service, notReady(site, client, server, what, patience, "A node that never gets Ready is often short of memory or disk in the engine: try fewer workers (cluster.workers)."));
   }
 }
 
@@ -446,6 +446,16 @@ export async function stopCluster(service: Service, graceSeconds = STOP_SECONDS)
   } catch {
     await service.stop({ kill: true });
   }
+}
+
+/**
+ * The readiness failure, once its diagnostics are collected, with the service stopped: a cluster that did
+ * not come up holds its Docker volume and the engine's memory for nothing until the session ends.
+ */
+async function stoppedAfter(service: Service, diagnosed: Promise<ClusterError>): Promise<ClusterError> {
+  const error = await diagnosed;
+  await stopCluster(service).catch(() => undefined); // the error says what matters; a stop that fails changes nothing of it
+  return error;
 }
 
 /** An observation within its time limit: a stuck `docker exec` or API call does not stall the pipeline. */

@@ -135,7 +135,7 @@ async function runVersion(run: Run, cluster: PlannedCluster, tools: Container, l
     if (!(error instanceof ClusterError || error instanceof LoadError)) throw error;
     const stage = error instanceof LoadError ? "load" : "cluster";
     run.log(`[test] ${cluster.kubernetes}: the ${stage} stage failed: ${firstLineOf(error)}`);
-    const diagnostics = live && (await diagnose(run, live, loadable));
+    const diagnostics = live ? await diagnose(run, live, loadable) : clusterDiagnostics(error);
     await stop(run, live);
     return { result: { ...notRun(run, cluster, { stage, message: error.message }), signatures: diagnostics?.signatures ?? [] }, files: { diagnostics: diagnostics?.directory, artifacts: new Map() } };
   }
@@ -160,6 +160,15 @@ function notRun(run: Run, cluster: PlannedCluster, failure: StageFailure): Versi
   const reason = `not run: the ${failure.stage} stage failed`;
   const steps: StepResult[] = stepsOf(run, cluster).map((step) => ({ name: step.name, status: "skipped", command: step.run, durationMs: 0, output: "", reason }));
   return { kubernetes: cluster.kubernetes, cluster: cluster.name, failure, steps, signatures: [] };
+}
+
+/**
+ * What a cluster that did not come up left to read: the diagnostics its ClusterError collected while the
+ * service lived (its state, the nodes, the Docker daemon's containers, the control plane's log).
+ */
+function clusterDiagnostics(error: ClusterError | LoadError): Diagnostics | undefined {
+  if (!(error instanceof ClusterError) || error.details.length === 0) return undefined;
+  return { directory: dag.directory().withNewFile("cluster.txt", `${error.details.join("\n\n")}\n`), signatures: [] };
 }
 
 async function diagnose(run: Run, live: LiveCluster, loadable: LoadableImages): Promise<Diagnostics> {
