@@ -224,9 +224,10 @@ describe("names, versions and values", () => {
       "cluster.nodeLabels.-x: must be a Kubernetes label key such as example.com/role",
       "cluster.nodeLabels.Example.com/x: must be a Kubernetes label key such as example.com/role",
     ]);
-    for (const key of ["node-role.kubernetes.io/worker", "kubernetes.io/arch", "k8s.io/x", "node.k8s.io/y"]) {
-      expect(problemsWith({ cluster: { nodeLabels: { [key]: "x" } } })).toEqual([expect.stringMatching(/must not be in the kubernetes\.io or k8s\.io namespaces: the kubelet refuses/)]);
+    for (const key of ["node-role.kubernetes.io/worker", "kubernetes.io/team", "k8s.io/x", "node.k8s.io/y"]) {
+      expect(problemsWith({ cluster: { nodeLabels: { [key]: "x" } } })).toEqual([expect.stringMatching(/is in the kubernetes\.io or k8s\.io namespaces, where the kubelet sets only its own labels/)]);
     }
+    expect(Object.keys(parsed({ cluster: { nodeLabels: { "kubernetes.io/arch": "amd64", "node.kubernetes.io/pool": "a" } } }).cluster.nodeLabels)).toEqual(["kubernetes.io/arch", "node.kubernetes.io/pool"]);
     expect(parsed({ cluster: { nodeLabels: { "kubernetes.io.example.com/x": "y", "notk8s.io/x": "y" } } }).cluster.nodeLabels).toHaveProperty("notk8s.io/x");
     expect(problemsWith({ cluster: { nodeLabels: { role: "-gpu" } } })).toEqual(["cluster.nodeLabels.role: must be a Kubernetes label value (63 characters at most)"]);
     expect(problemsWith({ cluster: { nodeLabels: { role: "v".repeat(64) } } })).toEqual(["cluster.nodeLabels.role: must be a Kubernetes label value (63 characters at most)"]);
