@@ -74,8 +74,8 @@ describe("invalid configs name the exact path of each problem", () => {
     ["a zero timeout", `${JAX}e2e:\n  - { name: smoke, run: [x], timeout: 0s }\n`, "e2e.0.timeout", /^a time limit is required: 0s would mean none; give one such as "10m"$/],
     ["a duplicate step name", `${JAX}e2e:\n  - { name: smoke, run: [x] }\n  - { name: smoke, run: [y] }\n`, "e2e.1.name", /duplicate step name "smoke" \(also e2e\.0\.name\)/],
     ["a step env name that is not a variable", `${JAX}e2e:\n  - { name: smoke, run: [x], env: { "A-B": c } }\n`, "e2e.0.env.A-B", /variable name/],
-    ["an uppercase registry", `${JAX}publish: { registry: GHCR.io, repository: example/x }\n`, "publish.registry", /registry host/],
-    ["an uppercase repository", `${JAX}publish: { registry: ghcr.io, repository: Example/X }\n`, "publish.repository", /lowercase repository path/],
+    ["an uppercase registry", `${JAX}publish: { registries: [{ registry: GHCR.io, repository: example/x, username: u }] }\n`, "publish.registries.0.registry", /registry host/],
+    ["an uppercase repository", `${JAX}publish: { registries: [{ registry: ghcr.io, repository: Example/X, username: u }] }\n`, "publish.registries.0.repository", /lowercase repository path/],
     ["an unknown top-level key", `${JAX}tests: []\n`, "tests", /unknown key \(expected one of: images, kubernetes, cluster, build, e2e, preload, publish\)/],
     ["an in-cluster ref tagged latest", "images:\n  jax: { context: images/jax, ref: ghcr.io/x/jax:latest }\n", "images.jax.ref", /^must not be tagged latest: Kubernetes pulls such an image \(imagePullPolicy: Always\), so the loaded one ends in ImagePullBackOff; use a tag such as :test$/],
     ["an untagged in-cluster ref", "images:\n  jax: { context: images/jax, ref: ghcr.io/x/jax }\n", "images.jax.ref", /^must carry a tag \(e\.g\. ghcr\.io\/x\/jax:test\): an untagged reference means :latest/],
@@ -141,7 +141,7 @@ describe("ConfigError", () => {
 describe("valid configs normalize as documented", () => {
   it("fills every default", async () => {
     expect(await validateConfig(JAX, tree)).toEqual({
-      images: { jax: { context: "images/jax", dockerfile: "Dockerfile", buildArgs: {}, secrets: {}, optional: false } },
+      images: { jax: { context: "images/jax", dockerfile: "Dockerfile", buildArgs: {}, secrets: {}, optional: false, buildArgsFrom: {}, publish: true } },
       kubernetes: { versions: ["1.37.0"], kind: "v0.33.0", nodeImageFallback: "build" },
       cluster: { name: "kind-pipeline", workers: 1, nodeLabels: {} },
       build: { retries: 1, retryDelay: 5, timeout: 1800 },
@@ -160,7 +160,7 @@ describe("valid configs normalize as documented", () => {
         "build: { retryDelay: 1m30s }",
         "e2e:",
         "  - { name: smoke, needs: [jax], run: [sh, run.sh], timeout: 1h30m, env: { LEVEL: debug }, kubernetes: [v1.38.0] }",
-        "publish: { registry: ghcr.io, repository: example/kind-pipeline }",
+        "publish: { registries: [{ registry: ghcr.io, repository: example/kind-pipeline, username: octocat }] }",
       ].join("\n"),
       tree,
     );
@@ -169,7 +169,7 @@ describe("valid configs normalize as documented", () => {
     expect(config.kubernetes.versions).toEqual(["1.36.4", "1.38.0"]);
     expect(config.build.retryDelay).toBe(90);
     expect(config.e2e[0]).toEqual({ name: "smoke", needs: ["jax"], after: [], run: ["sh", "run.sh"], timeout: 5400, env: { LEVEL: "debug" }, secrets: {}, kubernetes: ["1.38.0"] });
-    expect(config.publish).toEqual({ registry: "ghcr.io", repository: "example/kind-pipeline", platforms: ["linux/amd64"] });
+    expect(config.publish).toEqual({ registries: [{ registry: "ghcr.io", repository: "example/kind-pipeline", username: "octocat" }], tags: ["sha-{revision}", "pr-{pullRequest}", "{version}"] });
   });
 
   it("takes YAML merge keys and ignores x- top-level keys, so shared blocks are written once", async () => {

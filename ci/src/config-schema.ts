@@ -97,6 +97,33 @@ const taggedReference = (what: string) =>
     else if (parts.tag === "latest") ctx.addIssue({ code: "custom", message: `must not be tagged latest: ${LATEST_REASON}; use a tag such as :test` });
   });
 
+/** A platform an image is built and published for. */
+const platform = z
+  .string()
+  .regex(/^linux\/(amd64|arm64|arm\/v7|arm\/v6|ppc64le|s390x|riscv64|386)$/, "must be a platform such as linux/amd64 or linux/arm64");
+
+/** Platforms to publish for, each once. */
+const platformList = z
+  .array(platform)
+  .min(1, "must list at least one platform")
+  .refine((list) => new Set(list).size === list.length, "lists a platform twice");
+
+/** The values a publish call gives (`--revision`, `--pull-request`, `--version`), which tags and build args can take. */
+export const PUBLISH_VALUES = ["revision", "pullRequest", "version"] as const;
+
+/** Where a computed build arg's value comes from: a file of the source, or a value of the publish call. */
+const buildArgSource = z
+  .strictObject({
+    file: sourcePath
+      .optional()
+      .describe("A file of the source, relative to the source root (not the context); its content, trimmed, is the value (e.g. frontend/.nvmrc)."),
+    arg: z
+      .enum(PUBLISH_VALUES, { error: `must be one of ${PUBLISH_VALUES.join(", ")}` })
+      .optional()
+      .describe("A value of the publish call: revision (--revision, in full), version (--version, as given) or pullRequest (--pull-request)."),
+  })
+  .refine((source) => (source.file === undefined) !== (source.arg === undefined), "must name one source: { file: <path> } or { arg: revision | version | pullRequest }");
+
 const imageSchema = z
   .strictObject({
     context: sourcePath.describe("Build context: a directory inside the source; only it is sent to the build."),
@@ -132,6 +159,20 @@ const imageSchema = z
         "The reference the image carries inside the cluster, as the project's manifests use it (e.g. ghcr.io/example/manager:test); " +
           "steps get it as IMAGE_<NAME>. Default: kind-pipeline.local/<name>:build-<hash of the build's inputs>. Never latest.",
       ),
+    buildArgsFrom: z
+      .record(envName, buildArgSource)
+      .default({})
+      .describe(
+        "Build arguments computed from the source or the call: NAME → { file: <path> } (the file's trimmed content, read when the config is) " +
+          "or { arg: revision | version | pullRequest } (given by publish; the test path without publish leaves them to the Dockerfile's ARG default).",
+      ),
+    platforms: platformList
+      .optional()
+      .describe(
+        "Platforms to publish the image for: one build per platform, pushed as one manifest list; default: publish.platforms, else the engine's platform. " +
+          "The tests run the engine's platform only. With several, read TARGETARCH in the Dockerfile, never a fixed ARCH build arg.",
+      ),
+    publish: z.boolean().default(true).describe("false: built and tested, never pushed."),
   })
   .describe("A container image built from a Dockerfile.");
 
@@ -337,18 +378,58 @@ const stepSchema = z
 const REGISTRY = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d+)?$/;
 const REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 
+/** The engine keeps one credential per registry host for a whole session (auth/registry.go), so Docker Hub's names are one host. */
+export const DOCKER_HUB = "docker.io";
+
+const registrySchema = z
+  .strictObject({
+    registry: z
+      .string()
+      .regex(REGISTRY, "must be a registry host such as ghcr.io, docker.io or registry.example.com:5000")
+      .describe("Registry host: ghcr.io, docker.io, registry.example.com:5000."),
+    repository: z
+      .string()
+      .regex(REPOSITORY, "must be a lowercase repository path such as example/kind-pipeline")
+      .describe("Images are pushed as <registry>/<repository>/<image>:<tag>."),
+    username: z.string().min(1, "must not be empty").describe("The registry user the token belongs to."),
+    token: secretReference
+      .optional()
+      .describe("The token's Dagger secret reference (env://DOCKERHUB_TOKEN), passed by the caller with publish --tokens; default: the publish --token argument."),
+  })
+  .describe("A registry to push every published image to, with its credentials.");
+
+/** A placeholder of a tag template: `{revision}`, `{pullRequest}`, `{version}`. */
+const TAG_PLACEHOLDER = /\{([^{}]*)\}/g;
+
+/** An image tag as registries accept it (distribution/reference's tag grammar). */
+export const IMAGE_TAG = /^[\w][\w.-]{0,127}$/;
+
+/** A tag of the policy: a literal tag, or a template whose placeholders the publish call's values fill in. */
+const tagTemplate = z.string().superRefine((template, ctx) => {
+  const unknown = [...template.matchAll(TAG_PLACEHOLDER)].map((m) => m[1]!).filter((name) => !(PUBLISH_VALUES as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    ctx.addIssue({ code: "custom", message: `unknown placeholder {${unknown[0]}}: use {revision}, {pullRequest} or {version}` });
+  } else if (!IMAGE_TAG.test(template.replace(TAG_PLACEHOLDER, "x"))) {
+    ctx.addIssue({ code: "custom", message: "must be an image tag (letters, digits, '_', '.' and '-', not starting with '.' or '-', 128 at most), with {revision}, {pullRequest} or {version} where the call's values go" });
+  }
+});
+
+/** The default tag policy: the commit, the pull request and the version, each when the call gives it; never latest. */
+export const DEFAULT_TAGS = ["sha-{revision}", "pr-{pullRequest}", "{version}"];
+
 const publishSchema = z.strictObject({
-  registry: z.string().regex(REGISTRY, "must be a registry host such as ghcr.io or registry.example.com:5000"),
-  repository: z
-    .string()
-    .regex(REPOSITORY, "must be a lowercase repository path such as example/kind-pipeline")
-    .describe("Images are pushed as <registry>/<repository>/<image>:<tag>."),
-  username: z.string().min(1).optional().describe("Registry user name; the token comes as a Dagger secret at call time."),
-  platforms: z
-    .array(z.string().regex(/^linux\/(amd64|arm64|arm\/v7|ppc64le|s390x)$/, "must be a platform such as linux/amd64"))
-    .min(1)
-    .default(["linux/amd64"])
-    .describe("Platforms to build and push."),
+  registries: z.array(registrySchema).min(1, "must list at least one registry").describe("Registries to push to (ghcr.io and docker.io at once, say); every published image goes to each."),
+  tags: z
+    .array(tagTemplate)
+    .min(1, "must list at least one tag")
+    .refine((tags) => new Set(tags).size === tags.length, "lists a tag twice")
+    .default(DEFAULT_TAGS)
+    .describe(
+      "Tag policy: literal tags and templates with {revision} (the first 7 characters of --revision), {pullRequest} (--pull-request) and " +
+        "{version} (--version without its leading v; write v{version} to keep one). A template whose value the call does not give is left out; " +
+        "latest only when listed. Tags with {version} are never pushed over unless --overwrite.",
+    ),
+  platforms: platformList.optional().describe("Platforms of every published image without its own (images.<name>.platforms); default: the engine's platform."),
 });
 
 /** The whole kind-pipeline.yaml. */
@@ -371,12 +452,14 @@ export const configSchema = z
   .describe("kind-pipeline: build images, start a Kind cluster for each Kubernetes version, load the images, run e2e steps.");
 
 /** The schemas of the parts that are checked again after the whole file (see config.ts). */
-export const partSchemas = { image: imageSchema, kubernetes: kubernetesFields, step: stepSchema };
+export const partSchemas = { image: imageSchema, kubernetes: kubernetesFields, step: stepSchema, publish: publishSchema };
 
 /** A validated, normalized config. */
 export type PipelineConfig = z.output<typeof configSchema>;
 /** One image of the config. */
 export type ImageConfig = z.output<typeof imageSchema>;
+/** The publish section of the config. */
+export type PublishConfig = z.output<typeof publishSchema>;
 
 /** The JSON Schema of kind-pipeline.yaml as users write it (defaulted keys optional), formatted. */
 export function configJsonSchema(): string {

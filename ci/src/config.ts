@@ -7,7 +7,7 @@
 import { posix } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
-import { configSchema, kubernetesVersion, partSchemas, type ImageConfig, type PipelineConfig } from "./config-schema.js";
+import { configSchema, DOCKER_HUB, kubernetesVersion, partSchemas, type ImageConfig, type PipelineConfig } from "./config-schema.js";
 import { otherReleasesPublishing, publishedKubernetesVersions, type KindVersion } from "./releases.js";
 import type { SourceTree } from "./source-tree.js";
 
@@ -78,10 +78,45 @@ export async function validateConfig(text: string, tree: SourceTree, file = DEFA
     ...checkReferences(raw),
     ...(await checkSourceTree(raw, tree)),
   ];
+  const fileArgs = await readBuildArgFiles(raw, tree);
+  problems.push(...fileArgs.problems);
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError(file, sortByLine(problems.map((p) => ({ ...p, line: lineOf(doc, lines, p.path) }))));
   }
-  return parsed.data;
+  return withFileBuildArgs(parsed.data, fileArgs.values);
+}
+
+/**
+ * The build args read from the source (`buildArgsFrom: { NODE_VERSION: { file: frontend/.nvmrc } }`), by
+ * image: each file's content, trimmed; and the problems: a file that is missing, empty or of several lines.
+ */
+async function readBuildArgFiles(raw: unknown, tree: SourceTree): Promise<{ problems: ConfigProblem[]; values: Map<string, Record<string, string>> }> {
+  const field = partSchemas.image.shape.buildArgsFrom;
+  const images = Object.entries(asRecord(valueAt(raw, ["images"]))).map(async ([name, image]) => {
+    const sources = Object.entries(field.safeParse(valueAt(image, ["buildArgsFrom"])).data ?? {});
+    const read = sources.map(async ([arg, { file }]): Promise<{ arg: string; value?: string; problem?: ConfigProblem }> => {
+      if (file === undefined) return { arg };
+      const at = (message: string) => ({ arg, problem: { path: `images.${name}.buildArgsFrom.${arg}.file`, message } });
+      const text = await tree.readFile(file);
+      if (text === undefined) return at(`file not found: ${file} (relative to the source root)`);
+      const value = text.trim();
+      if (!value) return at(`${file} is empty: a build arg read from a file takes its one line`);
+      if (value.includes("\n")) return at(`${file} holds ${value.split("\n").length} lines: a build arg read from a file takes its one line (as .nvmrc holds "20.11.0")`);
+      return { arg, value };
+    });
+    return { name, read: await Promise.all(read) };
+  });
+  const done = await Promise.all(images);
+  return {
+    problems: done.flatMap(({ read }) => read.flatMap((r) => (r.problem ? [r.problem] : []))),
+    values: new Map(done.map(({ name, read }) => [name, Object.fromEntries(read.flatMap((r) => (r.value !== undefined ? [[r.arg, r.value]] : [])))])),
+  };
+}
+
+/** The config with the build args read from files set among each image's buildArgs, so every build (tested or pushed) gets them. */
+function withFileBuildArgs(config: PipelineConfig, values: Map<string, Record<string, string>>): PipelineConfig {
+  const images = Object.entries(config.images).map(([name, image]) => [name, { ...image, buildArgs: { ...image.buildArgs, ...values.get(name) } }] as const);
+  return { ...config, images: Object.fromEntries(images) };
 }
 
 /**
@@ -129,7 +164,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
  */
 function checkReferences(raw: unknown): ConfigProblem[] {
   const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
-  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw), ...checkNodeShape(raw)];
+  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw), ...checkNodeShape(raw), ...checkPublish(raw)];
 }
 
 /** `cluster.kindConfig.nodes` shapes the nodes alone: `cluster.workers` and `cluster.nodeLabels` beside it would be ignored. */
@@ -138,6 +173,70 @@ function checkNodeShape(raw: unknown): ConfigProblem[] {
   return ["workers", "nodeLabels"]
     .filter((key) => valueAt(raw, ["cluster", key]) !== undefined)
     .map((key) => ({ path: `cluster.${key}`, message: "cannot be combined with cluster.kindConfig.nodes, which lists every node with its labels: set them there" }));
+}
+
+/** A build arg that fixes the architecture: by its name, or by its value (amd64, linux/arm64, x86_64…). */
+function fixesArchitecture(name: string, value?: string): boolean {
+  return (
+    /(^|_)(ARCH|ARCHITECTURE|GOARCH|GOARM|TARGETARCH|TARGETOS|TARGETPLATFORM|TARGETVARIANT)$/i.test(name) ||
+    (value !== undefined && /^(linux\/)?(amd64|x86_64|x86-64|arm64|aarch64|armv?7l?|armhf|ppc64le|s390x|i?386|riscv64)(\/v\d)?$/i.test(value.trim()))
+  );
+}
+
+/** The registry host the engine keys a credential by: Docker Hub's names are one host (auth/registry.go parseAuthAddress). */
+function credentialHost(registry: string): string {
+  return ["docker.io", "index.docker.io", "registry-1.docker.io"].includes(registry) ? DOCKER_HUB : registry;
+}
+
+/**
+ * The publish settings against the images: a build arg given both literally and computed; a fixed ARCH-like
+ * build arg with several platforms (each platform's build would get that one value: an arm64 image with amd64
+ * binaries); two registries on one host with different credentials (the engine keeps one per host for the
+ * session, so one would push with the other's), or pushing to the same repository twice.
+ */
+function checkPublish(raw: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const { buildArgs: argsField, buildArgsFrom: fromField, platforms: platformsField } = partSchemas.image.shape;
+  const defaultPlatforms = partSchemas.publish.shape.platforms.safeParse(valueAt(raw, ["publish", "platforms"])).data;
+  for (const [name, image] of Object.entries(asRecord(valueAt(raw, ["images"])))) {
+    const args = argsField.safeParse(valueAt(image, ["buildArgs"])).data ?? {};
+    const computed = fromField.safeParse(valueAt(image, ["buildArgsFrom"])).data ?? {};
+    for (const arg of Object.keys(computed).filter((a) => a in args)) {
+      problems.push({ path: `images.${name}.buildArgsFrom.${arg}`, message: `${arg} is also set in buildArgs: give it one source` });
+    }
+    const platforms = platformsField.safeParse(valueAt(image, ["platforms"])).data ?? defaultPlatforms ?? [];
+    if (platforms.length < 2) continue;
+    const fixed = [
+      ...Object.entries(args).filter(([arg, value]) => fixesArchitecture(arg, value)).map(([arg, value]) => ({ path: `images.${name}.buildArgs.${arg}`, arg, value: `"${value}"` })),
+      ...Object.entries(computed).filter(([arg]) => fixesArchitecture(arg)).map(([arg]) => ({ path: `images.${name}.buildArgsFrom.${arg}`, arg, value: "one value" })),
+    ];
+    for (const { path, arg, value } of fixed) {
+      problems.push({
+        path,
+        message:
+          `${arg} fixes the architecture (${value}) while the image is published for ${platforms.join(", ")}: every platform's build would get it, ` +
+          `so the ${platforms.find((p) => !p.endsWith("amd64")) ?? platforms[1]} image would carry another platform's binaries; remove it and read ` +
+          `TARGETARCH in the Dockerfile (ARG TARGETARCH: BuildKit sets it for each platform's build)`,
+      });
+    }
+  }
+  const field = partSchemas.publish.shape.registries.element;
+  const registries = asArray(valueAt(raw, ["publish", "registries"])).map((r) => field.safeParse(r).data);
+  registries.forEach((registry, j) => {
+    if (!registry) return;
+    const i = registries.findIndex((r) => r && credentialHost(r.registry) === credentialHost(registry.registry));
+    const first = registries[i];
+    if (i === j || !first) return;
+    if (first.registry === registry.registry && first.repository === registry.repository) {
+      problems.push({ path: `publish.registries.${j}`, message: `pushes where publish.registries.${i} does (${registry.registry}/${registry.repository})` });
+    } else if (first.username !== registry.username || first.token !== registry.token) {
+      problems.push({
+        path: `publish.registries.${j}`,
+        message: `is on ${credentialHost(registry.registry)} as publish.registries.${i} is, with another username or token: the engine keeps one credential per registry host for the whole call, so one of them would push with the other's; give them the same username and token`,
+      });
+    }
+  });
+  return problems;
 }
 
 /** The problems inside the block of an image whose name is invalid: the schema reports only the name. */

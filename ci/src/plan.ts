@@ -4,7 +4,7 @@
  * the executed pipeline cannot drift apart.
  */
 import { ConfigError, dockerfilePath, unpublishedVersionMessage, type ConfigProblem } from "./config.js";
-import { imageReferenceParts, kubernetesVersion, type KindConfigPatch, type PipelineConfig } from "./config-schema.js";
+import { imageReferenceParts, kubernetesVersion, PUBLISH_VALUES, type KindConfigPatch, type PipelineConfig } from "./config-schema.js";
 import { otherReleasesPublishing, publishedNodeImage, type KindVersion } from "./releases.js";
 
 /** Which Kubernetes versions and images to run; omitted parts come from the config. */
@@ -80,6 +80,42 @@ export interface Plan {
   build: { retries: number; retryDelaySeconds: number; timeoutSeconds: number };
   /** Clusters run at once when the config says (cluster.parallel); else the preflight derives it from the engine. */
   parallel?: number;
+  /** Where `publish` pushes the selected images, when the config has a publish section. */
+  publish?: PlannedPublish;
+}
+
+/** A value a publish call gives: `--revision`, `--pull-request`, `--version`. */
+export type PublishValue = (typeof PUBLISH_VALUES)[number];
+
+/** A registry the published images go to. */
+export interface PlannedRegistry {
+  registry: string;
+  repository: string;
+  username: string;
+  /** The token's Dagger secret reference, when the config names one; else the call's `--token`. */
+  token?: string;
+}
+
+/** An image `publish` pushes. */
+export interface PublishTarget {
+  name: string;
+  /** Platforms built and pushed as one manifest list; empty: the engine's platform only (the tested build itself). */
+  platforms: string[];
+  /** `<registry>/<repository>/<name>`, one per registry, in the order of `PlannedPublish.registries`. */
+  repositories: string[];
+}
+
+/** What `publish` pushes, where, under which tag policy. */
+export interface PlannedPublish {
+  registries: PlannedRegistry[];
+  /** Tag templates (`sha-{revision}`, `pr-{pullRequest}`, `{version}`) and literal tags. */
+  tags: string[];
+  /** The selected images that are pushed. */
+  images: PublishTarget[];
+  /** Selected images that are built and tested but never pushed (`publish: false`). */
+  notPushed: string[];
+  /** Build args the publish call gives, by selected image (pushed or not): NAME → the call's value. */
+  callBuildArgs: Record<string, Record<string, PublishValue>>;
 }
 
 /** Builds the plan for a selection. Throws ConfigError (subject "arguments") for an unknown image or a malformed version. */
@@ -113,7 +149,59 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
     preload: config.preload,
     build: { retries: config.build.retries, retryDelaySeconds: config.build.retryDelay, timeoutSeconds: config.build.timeout },
     ...(config.cluster.parallel && { parallel: config.cluster.parallel }),
+    ...(config.publish && { publish: planPublish(config, names) }),
   };
+}
+
+/** Where the selected images are pushed: every registry, each image's platforms, the build args the call gives. */
+function planPublish(config: PipelineConfig, names: string[]): PlannedPublish {
+  const publish = config.publish!;
+  const pushed = names.filter((name) => config.images[name]!.publish);
+  return {
+    registries: publish.registries.map(({ registry, repository, username, token }) => ({ registry, repository, username, ...(token && { token }) })),
+    tags: publish.tags,
+    images: pushed.map((name) => ({
+      name,
+      platforms: config.images[name]!.platforms ?? publish.platforms ?? [],
+      repositories: publish.registries.map((r) => `${r.registry}/${r.repository}/${name}`),
+    })),
+    notPushed: names.filter((name) => !pushed.includes(name)),
+    callBuildArgs: Object.fromEntries(
+      names.map((name) => [
+        name,
+        Object.fromEntries(Object.entries(config.images[name]!.buildArgsFrom).flatMap(([arg, source]) => (source.arg ? [[arg, source.arg]] : []))),
+      ]),
+    ),
+  };
+}
+
+/** One tag of a publish, from its template. */
+export interface PublishTag {
+  tag: string;
+  /** Whether it carries the version: such a tag is never pushed over unless asked (`--overwrite`). */
+  versioned: boolean;
+}
+
+/**
+ * The tags of a policy for the values a publish call gives: each template with every placeholder filled
+ * (`{revision}`: the revision's first 7 characters; `{version}`: the version without its leading `v`;
+ * `{pullRequest}`: the number), in order, once each. A template whose values the call does not give is
+ * left out; a literal tag is always kept. Nothing else is added: no implicit `latest`.
+ */
+export function expandTags(templates: string[], values: Partial<Record<PublishValue, string>>): PublishTag[] {
+  const filled = (name: PublishValue): string | undefined => {
+    const value = values[name];
+    if (value === undefined) return undefined;
+    return name === "revision" ? value.slice(0, 7) : name === "version" ? value.replace(/^v/, "") : value;
+  };
+  const tags: PublishTag[] = [];
+  for (const template of templates) {
+    const names = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as PublishValue);
+    if (names.some((name) => filled(name) === undefined)) continue;
+    const tag = template.replace(/\{(\w+)\}/g, (_, name: PublishValue) => filled(name)!);
+    if (!tags.some((t) => t.tag === tag)) tags.push({ tag, versioned: names.includes("version") });
+  }
+  return tags;
 }
 
 type StepConfig = PipelineConfig["e2e"][number];
@@ -268,7 +356,34 @@ export function renderPlan(plan: Plan): string {
   }
   for (const { name, reason } of plan.skippedSteps) out.push(`   - ${name}: skipped (${reason})`);
   out.push(`5. report — summary.md, junit.xml, step logs, artifacts and, after a failure, diagnostics`);
+  if (plan.publish) out.push(...renderPublish(plan.publish));
   return out.join("\n") + "\n";
+}
+
+/** How the plan names the values a publish call gives. */
+const PLACEHOLDER_TEXT: Record<PublishValue, string> = { revision: "<revision>", pullRequest: "<pull-request>", version: "<version>" };
+
+/** The publish section of the plan: every ref `publish` would push, the call's values as placeholders. */
+function renderPublish(publish: PlannedPublish): string[] {
+  const out = [
+    `6. publish — only by \`publish\`, after stages 1–5 passed on every version (unless --skip-tests); ` +
+      `${count(publish.images.length, "image")} to ${publish.registries.length === 1 ? "1 registry" : `${publish.registries.length} registries`}; ` +
+      `a tag whose value the call does not give (--revision, --pull-request, --version) is left out`,
+  ];
+  for (const image of publish.images) {
+    const platforms = image.platforms.length > 1 ? `${image.platforms.join(" + ")} as one manifest list` : image.platforms.length === 1 ? image.platforms[0] : "the engine's platform (the tested build)";
+    const fromCall = Object.entries(publish.callBuildArgs[image.name] ?? {});
+    const args = fromCall.length > 0 ? `; args ${fromCall.map(([arg, value]) => `${arg}=${PLACEHOLDER_TEXT[value]}`).join(" ")}` : "";
+    out.push(`   - ${image.name}: ${platforms}${args}`);
+    for (const repository of image.repositories) {
+      for (const template of publish.tags) {
+        const tag = template.replace(/\{(\w+)\}/g, (_, name: PublishValue) => PLACEHOLDER_TEXT[name]);
+        out.push(`       ${repository}:${tag}${template.includes("{version}") ? " (never pushed over without --overwrite)" : ""}`);
+      }
+    }
+  }
+  for (const name of publish.notPushed) out.push(`   - ${name}: tested, not pushed (publish: false)`);
+  return out;
 }
 
 function count(n: number, noun: string): string {
