@@ -92,10 +92,9 @@ function project(scenario: Scenario): string {
 /** A healthy cluster of two nodes holding every ref after the load, with the scenario's durations. */
 function script(engine: StandInEngine, scenario: Scenario): void {
   engine
-    // the preflight's reading of the engine (CPUs, available memory, no cgroup limit): room for one cluster
+    // the preflight's reading of the engine (CPUs, available memory)
     .reply({ leaf: "stdout", where: 'withExec(args:["nproc"])' }, answer("8\n"))
     .reply({ leaf: "stdout", where: 'withExec(args:["cat","/proc/meminfo"])' }, answer("MemTotal:       17301504 kB\nMemAvailable:   16777216 kB\n"))
-    .reply({ leaf: "stdout", where: 'withExec(args:["cat","/sys/fs/cgroup/memory.max"]' }, answer("max\n"))
     .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
     .reply({ leaf: "start" }, answer(), { delayMs: scenario.startMs })
     .reply({ leaf: "stop" }, answer())

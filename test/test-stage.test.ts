@@ -244,13 +244,14 @@ describe("the example path", () => {
     const kubeconfig = engine.find('"kubectl","wait","--for=condition=Ready"', { leaf: "sync" })[0]!.call.parent!.text;
     const deploy = stepChain(engine, DEPLOY);
     const check = stepChain(engine, '"python","-m","pytest","tests"');
-    expect(execArgs(deploy)).toEqual(["timeout", "-s", "TERM", "600", "sh", "e2e/deploy.sh"]);
-    expect(execArgs(check)).toEqual(["timeout", "-s", "TERM", "90", "python", "-m", "pytest", "tests"]);
+    expect(execArgs(deploy)).toEqual(["sh", "-c", expect.stringMatching(/^timeout -s TERM "\$@"; /), "kind-pipeline-step", "600", "sh", "e2e/deploy.sh"]);
+    expect(execArgs(check)).toEqual(["sh", "-c", execArgs(deploy)[2], "kind-pipeline-step", "90", "python", "-m", "pytest", "tests"]);
 
     const observations = [];
     for (const [chain, own] of [[deploy, { LEVEL: "debug", NAMESPACE: "e2e" }], [check, {}]] as const) {
       expect(calls(chain, "withWorkdir").at(-1)?.args.path).toBe("/src");
-      const placed = Object.fromEntries(calls(chain, "withDirectory").map((c) => [c.args.path, (c.args.source as Call).text]));
+      const placed = Object.fromEntries([...calls(chain, "withDirectory"), ...calls(chain, "withMountedDirectory")].map((c) => [c.args.path, (c.args.source as Call).text]));
+      expect(calls(chain, "withMountedDirectory").map((c) => c.args.path)).toContain("/src");
       expect(placed["/src"]).toBe(`host.directory(path:${JSON.stringify(root)})`);
       expect(placed["/kind-pipeline/artifacts"]).toBe("directory");
       expect(calls(chain, "withServiceBinding").map((c) => [c.args.alias, (c.args.service as Call).text])).toEqual([[CLUSTER, service]]);
@@ -292,7 +293,7 @@ describe("a failure at each stage", () => {
     expect(error).toBeInstanceOf(BuildFailure);
     expect((error as Error).message).toMatch(/^build: 1 of 2 images failed: pytorch\./);
     engine.expectNever(DOWNSTREAM);
-    engine.expectNever(/defaultPlatform|"timeout","-s"/);
+    engine.expectNever(/defaultPlatform|"kind-pipeline-step"/);
 
     const files = await runReport(engine, root);
     expect(fileText(files, "status")).toBe("failed\n");
@@ -460,7 +461,7 @@ describe("a failure at each stage", () => {
     expect(text).toMatch(/^test: 1 of 1 Kubernetes versions failed: 1\.37\.0 \(failed steps: suite\)\./);
     expect(text).toMatch(/ {2}step suite: timed out after 1s\n {4}command: sh e2e\/suite\.sh\n {4}last 1 line of output:\n {6}\| waiting for job\/suite\n/);
     expect(text).toContain("  skipped collect: after suite, which timed out");
-    expect(execArgs(stepChain(engine, SUITE)).slice(0, 4)).toEqual(["timeout", "-s", "TERM", "1"]);
+    expect(execArgs(stepChain(engine, SUITE)).slice(3, 5)).toEqual(["kind-pipeline-step", "1"]);
     expect(engine.find('"sh","e2e/collect.sh"')).toEqual([]);
     expect(stepLeaves(engine, SMOKE)).not.toEqual([]);
 
@@ -473,20 +474,23 @@ describe("a failure at each stage", () => {
     });
   });
 
-  test("suite step: killed by TERM past its timeout (exit 143, an exec error) it is timed out too; exit 124 within the limit is a failure", async ({ engine }) => {
+  test("suite step: killed by TERM past its timeout (143, which the wrapper reports as 207) it is timed out too; exit 124 within the limit is a failure; a step killed by a signal says which", async ({ engine }) => {
     const steps = `e2e:
   - { name: suite, needs: [jax], run: [sh, e2e/suite.sh], timeout: 1s }
-  - { name: smoke, needs: [pytorch], run: [sh, e2e/smoke.sh], timeout: 1m }`;
+  - { name: smoke, needs: [pytorch], run: [sh, e2e/smoke.sh], timeout: 1m }
+  - { name: deploy, needs: [jax], run: [sh, e2e/deploy.sh], timeout: 1m }`;
     const root = project(steps);
     await healthyCluster(engine, root);
     passingSteps(engine);
     diagnosticsCollect(engine, podList());
-    stepExecFails(engine, SUITE, 143, "Terminated\n", 1100);
+    stepExits(engine, SUITE, 207, "Terminated\n", 1100);
     stepExits(engine, SMOKE, 124, "my own timeout\n");
+    stepExits(engine, DEPLOY, 201, "Killed\n");
     const files = await runReport(engine, root);
     expect(junitOutcomes(files)).toEqual({
       suite: "failure TimedOut: timed out after 1s",
       smoke: "failure StepFailed: exit code 124",
+      deploy: "failure StepFailed: exit code 137 (killed by signal 9)",
     });
     expect(fileText(files, "steps/1.37.0/suite.log")).toBe("Terminated\n");
   });
@@ -638,7 +642,7 @@ describe("the report", () => {
       smoke: "skipped: not run: the cluster stage failed",
     });
     expect(fileText(files, "summary.md")).toContain("does not match its pinned sha256");
-    engine.expectNever(/asService|"kind","load"|"timeout","-s"/);
+    engine.expectNever(/asService|"kind","load"|"kind-pipeline-step"/);
   });
 });
 

@@ -60,13 +60,17 @@ export async function inClusterRefs(run: Run): Promise<Map<string, string>> {
 }
 
 /**
- * The archives to load: each built image named by its in-cluster ref (the annotations containerd's import
- * names an image by, which Dagger writes on the manifest's descriptor: engine/engineutil/containerimage.go),
- * and each preload pulled by the engine, named by its ref without the digest.
+ * The archives to load: each built image named by its in-cluster ref, expanded as the kubelet asks for it
+ * (`jax:1` → `docker.io/library/jax:1`), in the annotation containerd's import names an image by
+ * (`io.containerd.image.name`, read from index.json's descriptors: containerd client/import.go), which
+ * Dagger writes on the manifest's descriptor (engine/engineutil/containerimage.go); and each preload
+ * pulled by the engine, named by its ref without the digest (Dagger writes a new manifest, so a pod that
+ * names a preload by digest would not find it).
  */
 export function imagesToLoad(built: BuiltImage[], refs: Map<string, string>, preload: string[]): ImageToLoad[] {
+  // containerd keeps the name as written, and the kubelet asks for the expanded one (docker.io/library/…)
   const named = (container: Container, ref: string) =>
-    container.withAnnotation("io.containerd.image.name", ref).withAnnotation("org.opencontainers.image.ref.name", ref).asTarball();
+    container.withAnnotation("io.containerd.image.name", normalizeRef(ref)).withAnnotation("org.opencontainers.image.ref.name", normalizeRef(ref)).asTarball();
   return [
     ...built.map(({ name, container }) => ({ name, ref: refs.get(name)!, archive: named(container, refs.get(name)!) })),
     ...preload.map((ref) => {
@@ -110,7 +114,8 @@ async function verifyLoaded(live: LiveCluster, images: ImageToLoad[]): Promise<v
   const missing = await Promise.all(
     nodes.map(async (node) => {
       const listed = await observed(live, ["docker", "exec", node, "ctr", "--namespace=k8s.io", "images", "list", "--quiet"]);
-      const held = new Set(listed.split("\n").map((ref) => ref.trim()).filter(Boolean).map(normalizeRef));
+      // the names as containerd holds them: what the kubelet looks up, so compared without normalizing
+      const held = new Set(listed.split("\n").map((ref) => ref.trim()).filter(Boolean));
       return images.filter((image) => !held.has(normalizeRef(image.ref))).map((image) => `${image.name} as ${normalizeRef(image.ref)} is missing from node ${node}`);
     }),
   );

@@ -2,13 +2,17 @@
  * The preflight of a matrix: how many Kind clusters the engine can hold at once, from its memory and CPUs,
  * read before any cluster starts. Too little for even one cluster is an error that says what is missing.
  */
-import { ReturnType, type Container } from "@dagger.io/dagger";
+import type { Container } from "@dagger.io/dagger";
 import { observing } from "./cluster.js";
 import { StageError } from "./stage-error.js";
 
 const GIB = 1024 ** 3;
 
-/** What the engine has for clusters: CPUs, and memory available now (the lower of the host's and its cgroup limit). */
+/**
+ * What the engine's host has for clusters: its CPUs and the memory available now, as an exec sees them.
+ * A limit set on the engine's own container is not visible from an exec (each gets its own cgroup
+ * namespace, with no limit: internal/buildkit/executor/oci/spec.go): set cluster.parallel under one.
+ */
 export interface EngineResources {
   cpus: number;
   memoryBytes: number;
@@ -19,7 +23,7 @@ export class PreflightError extends StageError {
   override readonly name = "PreflightError";
 
   constructor(summary: string) {
-    super("preflight", summary, "Give the Dagger engine more memory (Docker Desktop: Settings → Resources), or use fewer workers (cluster.workers).");
+    super("preflight", summary, "Give the Dagger engine's host more memory (Docker Desktop: Settings → Resources), or use fewer workers (cluster.workers).");
   }
 }
 
@@ -49,24 +53,14 @@ export function parallelClusters(resources: EngineResources, workers: number, cl
   return Math.min(configured ?? fits, clusters);
 }
 
-/**
- * The engine's CPUs and available memory, read now (never from the cache) in a container of the
- * toolbox's image: `nproc`, `/proc/meminfo`'s MemAvailable and the cgroup v2 `memory.max` limit.
- */
+/** The engine host's CPUs (`nproc`) and available memory (/proc/meminfo), read now (never from the cache). */
 export async function engineResources(toolbox: Container): Promise<EngineResources> {
   const probe = observing(toolbox);
-  const [cpus, meminfo, limit] = await Promise.all([
-    probe.withExec(["nproc"]).stdout(),
-    probe.withExec(["cat", "/proc/meminfo"]).stdout(),
-    // absent without cgroup v2, "max" without a limit
-    probe.withExec(["cat", "/sys/fs/cgroup/memory.max"], { expect: ReturnType.Any }).stdout(),
-  ]);
-  return { cpus: Number.parseInt(cpus.trim(), 10) || 1, memoryBytes: availableMemory(meminfo, limit) };
+  const [cpus, meminfo] = await Promise.all([probe.withExec(["nproc"]).stdout(), probe.withExec(["cat", "/proc/meminfo"]).stdout()]);
+  return { cpus: Number.parseInt(cpus.trim(), 10) || 1, memoryBytes: availableMemory(meminfo) };
 }
 
-/** MemAvailable from /proc/meminfo (kB), lowered to the cgroup's memory.max when that is a number. */
-export function availableMemory(meminfo: string, memoryMax: string): number {
-  const available = Number(/^MemAvailable:\s+(\d+) kB$/m.exec(meminfo)?.[1] ?? 0) * 1024;
-  const limit = /^\d+$/.test(memoryMax.trim()) ? Number(memoryMax.trim()) : Infinity;
-  return Math.min(available, limit);
+/** MemAvailable from /proc/meminfo (kB), in bytes. */
+export function availableMemory(meminfo: string): number {
+  return Number(/^MemAvailable:\s+(\d+) kB$/m.exec(meminfo)?.[1] ?? 0) * 1024;
 }

@@ -241,7 +241,7 @@ function stepCase(version: VersionResult, step: StepResult): JunitCase {
     case "timed-out":
       return { ...base, kind: "failure", type: "TimedOut", message: `timed out after ${formatDuration(step.durationMs)}`, text };
     case "failed":
-      return { ...base, kind: "failure", type: "StepFailed", message: step.exitCode === undefined ? (step.reason ?? "failed") : `exit code ${step.exitCode}`, text };
+      return { ...base, kind: "failure", type: "StepFailed", message: step.reason ?? (step.exitCode === undefined ? "failed" : `exit code ${step.exitCode}`), text };
   }
 }
 

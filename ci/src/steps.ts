@@ -71,34 +71,41 @@ export async function runSteps(run: Run, live: LiveCluster, steps: PlannedStep[]
   return outcomes;
 }
 
+/**
+ * How a step runs: under `timeout -s TERM <seconds>` (coreutils or busybox), so that the engine stops it
+ * at its limit; an exit code of 128–191 (killed by a signal: TERM at the limit, KILL when out of memory)
+ * is moved up by 64, since the engine rejects those codes even with ReturnType.Any (core/container.go
+ * ReturnCodes) and the step's output and artifacts would be lost. The script is a constant; the step's
+ * arguments reach it as its positional parameters, never as shell text.
+ */
+const STEP_WRAPPER = 'timeout -s TERM "$@"; code=$?; if [ "$code" -ge 128 ] && [ "$code" -le 191 ]; then exit $((code + 64)); fi; exit "$code"';
+
 /** One step: its container, run within its time limit, its output, exit code and artifacts. */
 async function runStep(run: Run, live: LiveCluster, step: PlannedStep, context: StepContext): Promise<StepOutcome> {
   const at = `[e2e] ${live.cluster.kubernetes}: ${step.name}`;
   run.log(`${at} started (timeout ${step.timeoutSeconds}s)`);
   const started = Date.now();
-  // `timeout` stops the command in the engine; -s TERM lets it clean up. Exit 124 (coreutils) or 143
-  // (busybox, killed by TERM) past the limit means it timed out.
-  const args = ["timeout", "-s", "TERM", String(step.timeoutSeconds), ...step.run];
+  const args = ["sh", "-c", STEP_WRAPPER, "kind-pipeline-step", String(step.timeoutSeconds), ...step.run];
   const result = (fields: Omit<StepResult, "name" | "command" | "durationMs">): StepResult => ({ name: step.name, command: step.run, durationMs: Date.now() - started, ...fields });
-  const timedOut = () => Date.now() - started >= step.timeoutSeconds * 1000;
   try {
     const executed = await withTimeout(
       stepContainer(run, live, step, context).withExec(args, { expect: ReturnType.Any }).sync(),
       step.timeoutSeconds + STEP_GRACE_SECONDS,
       () => new StepTimeout(),
     );
-    const [exitCode, output] = await Promise.all([executed.exitCode(), executed.combinedOutput()]);
-    const status = exitCode === 0 ? "passed" : exitCode === 124 && timedOut() ? "timed-out" : "failed";
-    const outcome = { result: result({ status, exitCode, output, ...(status !== "passed" && { reason: reasonOf(status, exitCode, step) }) }), artifacts: executed.directory(ARTIFACTS) };
-    run.log(`${at} ${status} in ${seconds(outcome.result.durationMs)}${exitCode === 0 ? "" : ` (exit code ${exitCode})`}`);
-    return outcome;
+    const [wrapped, output] = await Promise.all([executed.exitCode(), executed.combinedOutput()]);
+    const exitCode = wrapped >= 192 ? wrapped - 64 : wrapped;
+    // any failure once the limit has passed is the limit's doing (timeout's 124, TERM's 143, or a command that trapped TERM)
+    const status = exitCode === 0 ? "passed" : Date.now() - started >= step.timeoutSeconds * 1000 ? "timed-out" : "failed";
+    const reason = status === "passed" ? undefined : reasonOf(status, exitCode, step);
+    run.log(`${at} ${status} in ${seconds(Date.now() - started)}${reason ? `: ${reason}` : ""}`);
+    return { result: result({ status, exitCode, output, ...(reason && { reason }) }), artifacts: executed.directory(ARTIFACTS) };
   } catch (error) {
-    const output = error instanceof ExecError ? `${error.stdout}${error.stderr}` : "";
-    const exitCode = error instanceof ExecError ? error.exitCode : undefined;
-    const status = error instanceof StepTimeout || (exitCode === 143 && timedOut()) ? "timed-out" : "failed";
-    const reason = status === "timed-out" ? reasonOf(status, exitCode, step) : exitCode !== undefined ? reasonOf(status, exitCode, step) : `the engine could not run it: ${firstLineOf(error)}`;
-    run.log(`${at} ${status} after ${seconds(Date.now() - started)}: ${reason}`);
-    return { result: result({ status, ...(exitCode !== undefined && { exitCode }), output: output || messageOf(error), reason }), artifacts: dag.directory() };
+    const timedOut = error instanceof StepTimeout;
+    const reason = timedOut ? reasonOf("timed-out", undefined, step) : `the engine could not run it: ${firstLineOf(error)}`;
+    run.log(`${at} ${timedOut ? "timed-out" : "failed"} after ${seconds(Date.now() - started)}: ${reason}`);
+    const output = error instanceof ExecError ? `${error.stdout}${error.stderr}` : messageOf(error);
+    return { result: result({ status: timedOut ? "timed-out" : "failed", output, reason }), artifacts: dag.directory() };
   }
 }
 
@@ -107,7 +114,7 @@ class StepTimeout extends Error {}
 
 function reasonOf(status: "failed" | "timed-out", exitCode: number | undefined, step: PlannedStep): string {
   if (status === "timed-out") return `timed out after ${step.timeoutSeconds}s (e2e timeout)`;
-  return `exit code ${exitCode}`;
+  return exitCode !== undefined && exitCode >= 128 ? `exit code ${exitCode} (killed by signal ${exitCode - 128})` : `exit code ${exitCode}`;
 }
 
 /**
@@ -130,7 +137,8 @@ function stepContainer(run: Run, live: LiveCluster, step: PlannedStep, context: 
     .withServiceBinding(cluster.name, live.service)
     .withFile(KUBECONFIG, live.kubeconfig)
     .withDirectory(ARTIFACTS, dag.directory())
-    .withDirectory(SOURCE, run.source)
+    // mounted, not copied: a large repository costs nothing per step, and a step may still write into it
+    .withMountedDirectory(SOURCE, run.source)
     .withWorkdir(SOURCE);
   const withVariables = variables.reduce((c, [name, value]) => c.withEnvVariable(name, value), configured);
   const withSecrets = Object.entries(step.secrets).reduce(

@@ -18,8 +18,8 @@ export const runs = (script: string) => `withExec(args:["sh","/kind-pipeline/scr
 export const STATUS = runs("cluster-status.sh");
 /** The diagnostics collection. */
 export const DIAGNOSTICS = runs("diagnostics.sh");
-/** The exec of an e2e step: every step runs under `timeout -s TERM <seconds>`. */
-export const STEP = 'withExec(args:["timeout","-s","TERM"';
+/** The exec of an e2e step: every step runs through the module's wrapper (`timeout -s TERM <seconds>`), named kind-pipeline-step. */
+export const STEP = '"kind-pipeline-step"';
 /** `kind load image-archive`, one per image. */
 export const LOAD = '"kind","load","image-archive"';
 /** `kind get nodes`, before the verification. */
@@ -44,12 +44,11 @@ export interface ClusterAnswers {
   loadDelayMs?: number;
 }
 
-/** The engine's CPUs and available memory as the preflight reads them (`nproc`, /proc/meminfo, no cgroup limit). */
-export function engineWith(engine: StandInEngine, { cpus, memoryGiB, memoryMax = "max" }: { cpus: number; memoryGiB: number; memoryMax?: string }): StandInEngine {
+/** The engine host's CPUs and available memory as the preflight reads them (`nproc`, /proc/meminfo). */
+export function engineWith(engine: StandInEngine, { cpus, memoryGiB }: { cpus: number; memoryGiB: number }): StandInEngine {
   return engine
     .reply({ leaf: "stdout", where: 'withExec(args:["nproc"])' }, answer(`${cpus}\n`))
-    .reply({ leaf: "stdout", where: 'withExec(args:["cat","/proc/meminfo"])' }, answer(`MemTotal:       ${memoryGiB * 1048576 + 524288} kB\nMemAvailable:   ${memoryGiB * 1048576} kB\n`))
-    .reply({ leaf: "stdout", where: 'withExec(args:["cat","/sys/fs/cgroup/memory.max"]' }, answer(`${memoryMax}\n`));
+    .reply({ leaf: "stdout", where: 'withExec(args:["cat","/proc/meminfo"])' }, answer(`MemTotal:       ${memoryGiB * 1048576 + 524288} kB\nMemAvailable:   ${memoryGiB * 1048576} kB\n`));
 }
 
 /**
