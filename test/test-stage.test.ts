@@ -7,6 +7,8 @@
  * containerd holds, what a step printed and its exit code); every assertion is on what the module asked
  * the engine for (recorded chains, their order and overlap) or on what it made of the answers.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { dag, type Secret } from "@dagger.io/dagger";
 import { describe, expect, vi } from "vitest";
 import { BuildFailure } from "../ci/src/build.js";
@@ -420,6 +422,24 @@ describe("a failure at each stage", () => {
     expect(text).not.toContain(`is missing from node ${CLUSTER}-control-plane`);
     expect(text).not.toMatch(/pytorch as \S+ is missing/);
     engine.expectNever(STEP);
+  });
+
+  test("load: a ref without a registry is loaded under the name the kubelet asks for, and a node holding only the short name fails the check", async ({ engine }) => {
+    const root = project();
+    // a short ref, as many operators tag their images for kind
+    const yaml = readFileSync(join(root, "kind-pipeline.yaml"), "utf8").replace("target: runtime }", 'target: runtime, ref: "myop:dev" }');
+    writeFileSync(join(root, "kind-pipeline.yaml"), yaml);
+    const refs = await healthyCluster(engine, root);
+    passingSteps(engine);
+    diagnosticsCollect(engine, podList());
+    expect(refs.get("jax")).toBe("myop:dev");
+    // what containerd lists after a short-named import: the name as written, which the kubelet never finds
+    engine.reply({ leaf: "stdout", where: `"docker","exec","${CLUSTER}-worker",${VERIFY}` }, answer(`myop:dev\n${refs.get("pytorch")}\n${PAUSE_REF}\n`));
+    const { error } = await runTest(engine, root);
+    const annotated = engine.find(LOAD, { leaf: "sync" }).flatMap((l) => calls(calls(l.call, "withMountedFile").at(-1)!.args.source as Call, "withAnnotation").map((a) => `${a.args.name}=${a.args.value}`));
+    expect(annotated).toContain("io.containerd.image.name=docker.io/library/myop:dev");
+    expect(annotated).not.toContain("io.containerd.image.name=myop:dev");
+    expect((error as Error).message).toContain(`    | jax as docker.io/library/myop:dev is missing from node ${CLUSTER}-worker`);
   });
 
   test("setup step: a failed deploy skips the steps after it, with the reason; an independent step still runs", async ({ engine }) => {
