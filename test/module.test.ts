@@ -86,6 +86,23 @@ describe("registration (the scan the TypeScript runtime does)", () => {
       { name: "kubeconfig", returns: "File", cache: "never", args: ["kubernetes?: string", "local: boolean", "images?: string[]"] },
       { name: "test", returns: "string", cache: "never", args: ["kubernetes?: string[]", "images?: string[]", "failFast: boolean"] },
       { name: "testReport", returns: "Directory", cache: "never", args: ["kubernetes?: string[]", "images?: string[]", "failFast: boolean"] },
+      {
+        name: "publish",
+        returns: "string",
+        cache: "never",
+        args: [
+          "token?: Secret",
+          "tokens?: Secret[]",
+          "revision?: string",
+          "pullRequest?: string",
+          "version?: string",
+          "tags?: string[]",
+          "images?: string[]",
+          "kubernetes?: string[]",
+          "skipTests: boolean",
+          "overwrite: boolean",
+        ],
+      },
       { name: "schema", returns: "string", cache: undefined, args: [] },
     ]);
     expect(module.functions.filter((fn) => fn.up).map((fn) => fn.name)).toEqual(["cluster"]);

@@ -91,9 +91,8 @@ export async function validateConfig(text: string, tree: SourceTree, file = DEFA
  * image: each file's content, trimmed; and the problems: a file that is missing, empty or of several lines.
  */
 async function readBuildArgFiles(raw: unknown, tree: SourceTree): Promise<{ problems: ConfigProblem[]; values: Map<string, Record<string, string>> }> {
-  const field = partSchemas.image.shape.buildArgsFrom;
   const images = Object.entries(asRecord(valueAt(raw, ["images"]))).map(async ([name, image]) => {
-    const sources = Object.entries(field.safeParse(valueAt(image, ["buildArgsFrom"])).data ?? {});
+    const sources = Object.entries(computedBuildArgs(image));
     const read = sources.map(async ([arg, { file }]): Promise<{ arg: string; value?: string; problem?: ConfigProblem }> => {
       if (file === undefined) return { arg };
       const at = (message: string) => ({ arg, problem: { path: `images.${name}.buildArgsFrom.${arg}.file`, message } });
@@ -175,6 +174,15 @@ function checkNodeShape(raw: unknown): ConfigProblem[] {
     .map((key) => ({ path: `cluster.${key}`, message: "cannot be combined with cluster.kindConfig.nodes, which lists every node with its labels: set them there" }));
 }
 
+/** An image's valid `buildArgsFrom` entries, each read on its own, so that one wrong entry leaves the others checked. */
+function computedBuildArgs(image: unknown): Record<string, { file?: string; arg?: string }> {
+  const source = partSchemas.image.shape.buildArgsFrom.unwrap().valueType;
+  return Object.fromEntries(Object.entries(asRecord(valueAt(image, ["buildArgsFrom"]))).flatMap(([arg, value]) => {
+    const parsed = source.safeParse(value);
+    return parsed.success ? [[arg, parsed.data]] : [];
+  }));
+}
+
 /** A build arg that fixes the architecture: by its name, or by its value (amd64, linux/arm64, x86_64…). */
 function fixesArchitecture(name: string, value?: string): boolean {
   return (
@@ -196,11 +204,11 @@ function credentialHost(registry: string): string {
  */
 function checkPublish(raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const { buildArgs: argsField, buildArgsFrom: fromField, platforms: platformsField } = partSchemas.image.shape;
+  const { buildArgs: argsField, platforms: platformsField } = partSchemas.image.shape;
   const defaultPlatforms = partSchemas.publish.shape.platforms.safeParse(valueAt(raw, ["publish", "platforms"])).data;
   for (const [name, image] of Object.entries(asRecord(valueAt(raw, ["images"])))) {
     const args = argsField.safeParse(valueAt(image, ["buildArgs"])).data ?? {};
-    const computed = fromField.safeParse(valueAt(image, ["buildArgsFrom"])).data ?? {};
+    const computed = computedBuildArgs(image);
     for (const arg of Object.keys(computed).filter((a) => a in args)) {
       problems.push({ path: `images.${name}.buildArgsFrom.${arg}`, message: `${arg} is also set in buildArgs: give it one source` });
     }

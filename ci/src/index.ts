@@ -6,7 +6,7 @@
  * registry and runs the e2e steps, all configured by one kind-pipeline.yaml in the project.
  * Without --source it runs its own embedded example (JAX, PyTorch and XGBoost training smoke tests).
  */
-import { argument, Container, Directory, File, func, object, Secret, Service, up } from "@dagger.io/dagger";
+import { argument, check, Container, Directory, File, func, object, Secret, Service, up } from "@dagger.io/dagger";
 import { BuildFailure, buildImages, imageBuild, resolveBuildSecrets } from "./build.js";
 import { ClusterError } from "./cluster-error.js";
 import { hostKubeconfig, publishedNodeArchive, type LiveCluster } from "./cluster.js";
@@ -15,6 +15,7 @@ import { configJsonSchema } from "./config-schema.js";
 import { nodeImageFor } from "./node-images.js";
 import { renderPlan, type PlannedCluster, type Selection } from "./plan.js";
 import { renderSummary, statusOf } from "./report.js";
+import { publishImages } from "./publish.js";
 import { prepareRun, type Run } from "./run.js";
 import { buildForCluster, clusterWithImages, runTests, stoppedRunReport, TestFailure } from "./test-run.js";
 import { toolbox } from "./tools.js";
@@ -159,6 +160,7 @@ export class KindPipeline {
    * failed step with its log tail and failure signatures, so `dagger call test` exits non-zero.
    */
   @func({ cache: "never" })
+  @check()
   async test(
     /** Kubernetes versions to test on (MAJOR.MINOR.PATCH), each on its own cluster, in parallel; default: every configured version. */
     kubernetes?: string[],
@@ -194,6 +196,49 @@ export class KindPipeline {
       if (error instanceof BuildFailure || error instanceof ClusterError) return stoppedRunReport(run, error).report;
       throw error;
     }
+  }
+
+  /**
+   * Tests the selected images and pushes them to every registry of publish.registries, under the tags of
+   * publish.tags (the commit, the pull request, the version, literal tags; latest only when listed), each
+   * image for its platforms as one manifest list. Nothing is pushed unless the whole test path passes in
+   * this same call (PublishError names the failed steps; --skip-tests aside), and a version tag that exists is
+   * not pushed over.
+   * Returns every pushed ref with its digest, one per line; `dagger call -o published.txt publish …` also
+   * writes them to a file.
+   */
+  @func({ cache: "never" })
+  async publish(
+    /**
+     * Registry token of every registry whose config names no token of its own (`--token=env://GITHUB_TOKEN`).
+     * Handed to the engine's registry auth only: never read, logged or put in an argument.
+     */
+    token?: Secret,
+    /** Tokens of the registries whose config names one (`token: env://DOCKERHUB_TOKEN`), found by that reference: `--tokens=env://DOCKERHUB_TOKEN`. */
+    tokens?: Secret[],
+    /** The commit being published (`--revision=$GITHUB_SHA`): {revision} in tags is its first 7 characters; `buildArgsFrom: { arg: revision }` gets it whole. */
+    revision?: string,
+    /** The pull request's number: {pullRequest} in tags (`pr-{pullRequest}`); blank means none. */
+    pullRequest?: string,
+    /** The version or git tag (`--version=v1.2.3`): {version} in tags is it without its leading v; such tags are never pushed over without --overwrite. */
+    version?: string,
+    /** Literal tags for this call besides the policy's (`--tags=latest` on a release job). */
+    tags?: string[],
+    /** Images to test and push; default: every image not marked optional (images with publish: false are tested, not pushed). */
+    images?: string[],
+    /** Kubernetes versions to test on before pushing; default: every configured version. */
+    kubernetes?: string[],
+    /**
+     * Push without running the tests in this call. Only for CI that tests this same source in an earlier job
+     * this one depends on (GitHub Actions `needs: test`): that dependency is then the only guarantee.
+     */
+    skipTests = false,
+    /** Push over version tags that already exist in a registry (checked first, and refused by default). */
+    overwrite = false,
+  ): Promise<string> {
+    const run = await this.prepare({ kubernetes, images });
+    const pushed = await publishImages(run, { token, tokens, revision, pullRequest, version, tags, skipTests, overwrite });
+    return pushed.join("\n") + "\n";
   }
 
   /**
