@@ -53,13 +53,8 @@ describe("the defaults users get from a minimal file", () => {
     expect(parsed({ e2e: [step()] }).e2e[0]).not.toHaveProperty("image");
   });
 
-  test("no publishing; publishing builds linux/amd64 by default", () => {
+  test("no publishing unless configured", () => {
     expect(parsed()).not.toHaveProperty("publish");
-    expect(parsed({ publish: { registry: "ghcr.io", repository: "example/kind-pipeline" } }).publish).toEqual({
-      registry: "ghcr.io",
-      repository: "example/kind-pipeline",
-      platforms: ["linux/amd64"],
-    });
   });
 
   test("the parts checked again after the whole file give the same defaults", () => {
@@ -145,6 +140,38 @@ describe("names, versions and values", () => {
 
   test.each(["1.37", "1.37.0.1", "x1.37.0", "1.37.0-rc.1", "V1.37.0", "vv1.37.0", ""])("%j is not a Kubernetes version", (version) => {
     expect(kubernetesVersion.safeParse(version).error?.issues.map((i) => i.message)).toEqual(['must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. "1.37.0"']);
+  });
+
+  test("every part of a version may have several digits", () => {
+    expect(parsed({ kubernetes: { versions: ["10.0.0", "1.37.10", "v12.345.6789"] } }).kubernetes.versions).toEqual(["10.0.0", "1.37.10", "12.345.6789"]);
+  });
+
+  test("a version YAML read as a number says to quote it", () => {
+    expect(problemsWith({ kubernetes: { versions: [1.37] } })).toEqual(['kubernetes.versions.0: must be a string, not number 1.37 as YAML read it: quote it and give all three parts, e.g. "1.37.0"']);
+    expect(problemsWith({ kubernetes: { versions: [true] } })).toEqual([expect.not.stringContaining("quote it")]);
+  });
+
+  test("a duration YAML read as a number says it has no unit", () => {
+    expect(problemsWith({ build: { timeout: 600 } })).toEqual(['build.timeout: must be a duration with its unit, e.g. "600s" or "600m": a bare number has none']);
+    expect(problemsWith({ build: { timeout: true } })).toEqual([expect.not.stringContaining("bare number")]);
+  });
+
+  test("a Dockerfile must stay inside its context", () => {
+    for (const dockerfile of ["..", "../Dockerfile", "sub/../../Dockerfile"]) {
+      expect(problems({ images: { jax: { ...IMAGE, dockerfile } } })).toEqual([expect.stringMatching(/^images\.jax\.dockerfile: must stay inside the context \(no '\.\.'\)/)]);
+    }
+    expect(parsed({ images: { jax: { ...IMAGE, dockerfile: "..Dockerfile" } } }).images.jax?.dockerfile).toBe("..Dockerfile");
+    expect(parsed({ images: { jax: { ...IMAGE, dockerfile: "build/../Dockerfile.dev" } } }).images.jax?.dockerfile).toBe("Dockerfile.dev");
+  });
+
+  test("a directory named like a Windows drive inside the source is a relative path", () => {
+    expect(parsed({ images: { jax: { context: "images/c:/jax" } } }).images.jax?.context).toBe("images/c:/jax");
+  });
+
+  test("labels the kubelet sets itself: kubelet.kubernetes.io and node.kubernetes.io, and their subdomains", () => {
+    const labels = { "kubelet.kubernetes.io/x": "a", "pool.node.kubernetes.io/y": "b", "a.kubelet.kubernetes.io/z": "c" };
+    expect(parsed({ cluster: { nodeLabels: labels } }).cluster.nodeLabels).toEqual(labels);
+    expect(problemsWith({ cluster: { nodeLabels: { "evilnode.kubernetes.io/x": "a" } } })).toHaveLength(1);
   });
 
   test("image names are DNS-1123 labels of at most 63 characters", () => {
@@ -250,21 +277,6 @@ describe("names, versions and values", () => {
     expect(problemsWith({ e2e: [step({ env: { "A-B": "x" } })] })).toEqual([expect.stringMatching(/^e2e\.0\.env\.A-B: must be a variable name/)]);
     expect(problemsWith({ e2e: [step({ image: "" })] })).toHaveLength(1);
     expect(parsed({ e2e: [step({ image: "alpine:3.20", env: { MODE: "fast" } })] }).e2e[0]).toMatchObject({ image: "alpine:3.20", env: { MODE: "fast" } });
-  });
-
-  test("publish: a registry host, a lowercase repository, known platforms", () => {
-    const publish = (fields: Record<string, unknown>) => ({ publish: { registry: "ghcr.io", repository: "example/x", ...fields } });
-    expect(parsed(publish({ registry: "registry.example.com:5000", repository: "a/b.c/d_e-f", platforms: ["linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"] })).publish).toMatchObject({
-      registry: "registry.example.com:5000",
-    });
-    expect(problemsWith(publish({ registry: "GHCR.io" }))).toEqual(["publish.registry: must be a registry host such as ghcr.io or registry.example.com:5000"]);
-    expect(problemsWith(publish({ registry: "ghcr.io:x" }))).toHaveLength(1);
-    expect(problemsWith(publish({ repository: "Example/X" }))).toEqual(["publish.repository: must be a lowercase repository path such as example/kind-pipeline"]);
-    expect(problemsWith(publish({ repository: "example//x" }))).toHaveLength(1);
-    expect(problemsWith(publish({ platforms: ["windows/amd64"] }))).toEqual(["publish.platforms.0: must be a platform such as linux/amd64"]);
-    expect(problemsWith(publish({ platforms: ["linux/amd64/v2"] }))).toHaveLength(1);
-    expect(problemsWith(publish({ platforms: [] }))).toHaveLength(1);
-    expect(problemsWith(publish({ username: "" }))).toHaveLength(1);
   });
 
   test("keys are strict: a typo is an error", () => {
