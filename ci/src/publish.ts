@@ -226,7 +226,7 @@ async function refuseExisting(run: Run, pushes: Push[], versioned: PublishTag[])
       ...taken.map((t) => `${t.ref}: exists${t.exists === true ? "" : ` as ${t.exists}`}`),
       ...unknown.map((u) => [`${u.ref}: the registry did not say`, ...describeFailure(u.error)].join("\n")),
     ],
-    "A version tag is pushed once: publish a new version, or pass --overwrite to push over it (the registry keeps no copy of what it replaces).",
+    "A version tag is pushed once: publish a new version, or pass --overwrite to push over it.",
   );
 }
 
@@ -262,7 +262,7 @@ async function testFirst(run: Run): Promise<void> {
     run.log(`[publish] tests passed on ${result.versions.map((v) => v.kubernetes).join(", ")}`);
     return;
   }
-  throw new PublishError(`nothing was pushed: the tests failed (${failedSteps(result)})`, [renderFailure(result)], "Fix the failures; `dagger call test-report export --path=report` gives the whole report.");
+  throw new PublishError(`nothing was pushed: the tests failed (${failedSteps(result)})`, [renderFailure(result)], "Run the same publish again once the tests pass.");
 }
 
 /** The failed versions and steps of a run, in one line: `1.37.0: deploy, smoke; 1.36.4: the load stage`. */
