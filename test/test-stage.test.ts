@@ -39,7 +39,6 @@ import {
   reportFiles,
   STATUS,
   STEP,
-  stepExecFails,
   stepExits,
   VERIFY,
 } from "./support/cluster-replies.js";
@@ -440,6 +439,19 @@ describe("a failure at each stage", () => {
     expect(annotated).toContain("io.containerd.image.name=docker.io/library/myop:dev");
     expect(annotated).not.toContain("io.containerd.image.name=myop:dev");
     expect((error as Error).message).toContain(`    | jax as docker.io/library/myop:dev is missing from node ${CLUSTER}-worker`);
+  });
+
+  test("a step the engine cannot run (its image has no sh) fails with the engine's reason, and the steps after it are skipped", async ({ engine }) => {
+    const root = project();
+    await healthyCluster(engine, root);
+    passingSteps(engine);
+    diagnosticsCollect(engine, podList());
+    engine.reply({ leaf: "sync", where: new RegExp(`${escapeRe(STEP)},"\\d+",${escapeRe(DEPLOY)}\\]`) }, engineError('process "sh -c timeout …" did not complete successfully: exec: "sh": executable file not found in $PATH'));
+    const files = await runReport(engine, root);
+    expect(junitOutcomes(files)).toMatchObject({
+      deploy: 'failure StepFailed: the engine could not run it: process "sh -c timeout …" did not complete successfully: exec: "sh": executable file not found in $PATH',
+      suite: "skipped: after deploy, which failed",
+    });
   });
 
   test("setup step: a failed deploy skips the steps after it, with the reason; an independent step still runs", async ({ engine }) => {

@@ -7,7 +7,7 @@
 import { XMLParser } from "fast-xml-parser";
 import type { Call } from "./calls.js";
 import type { RecordedLeaf, StandInEngine } from "./engine.js";
-import { answer, execFailure } from "./replies.js";
+import { answer } from "./replies.js";
 
 /** The Kind cluster of the config's default version (1.37.0) under the default cluster name. */
 export const CLUSTER = "kind-pipeline-1-37-0";
@@ -84,12 +84,6 @@ export function stepExits(engine: StandInEngine, command: string, exitCode: numb
     .reply({ leaf: "sync", where: own }, answer(), { delayMs })
     .reply({ leaf: "exitCode", where: own }, answer(exitCode))
     .reply({ leaf: "combinedOutput", where: own }, answer(output));
-}
-
-/** The step whose command contains `command` fails in the engine as an exec fails (exit codes Any does not accept: 128+). */
-export function stepExecFails(engine: StandInEngine, command: string, exitCode: number, stderr: string, delayMs = 0): StandInEngine {
-  const own = new RegExp(`${escape(STEP)},"\\d+",${escape(command)}\\]`);
-  return engine.reply({ leaf: "sync", where: own }, execFailure({ exitCode, stderr }), { delayMs });
 }
 
 /** What diagnostics.sh leaves: pods.json and logs/ (file name → content). */
