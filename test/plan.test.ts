@@ -136,7 +136,7 @@ describe("renderPlan", () => {
         "3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry",
         "   - manager as kind-pipeline.local/manager:build-<hash of its build inputs>",
         "   - jax as kind-pipeline.local/jax:build-<hash of its build inputs>",
-        "4. e2e — 2 steps, one at a time on each cluster, in this order; a failed step skips the steps after it",
+        "4. e2e — 2 steps, one at a time on each cluster, in this order; a step that fails skips the steps after it, those that list it in after",
         '   - operator: runs ["go","test","./test/e2e/..."]; image the pinned step image (kubectl, kind, helm, kustomize, docker); needs manager; timeout 15m',
         '   - jax-smoke: runs ["sh","test/e2e/run.sh","jax"]; image the pinned step image (kubectl, kind, helm, kustomize, docker); needs manager, jax; timeout 10m',
         "   - pytorch-smoke: skipped (needs pytorch, not selected)",
@@ -197,7 +197,7 @@ describe("kind releases", () => {
     // 1.36.1 is kind v0.32.0's: v0.33.0 builds it, and says which release publishes it
     expect(await refs("v0.33.0", '"1.36.1"')).toEqual([{ kind: "build", version: "1.36.1" }]);
     const text = renderPlan(await plan({}, yaml("v0.33.0", '"1.36.1"')));
-    expect(text).toContain("node image built from Kubernetes v1.36.1 release binaries (kind build node-image; kind v0.33.0 publishes none; kind v0.32.0 publishes one: set kubernetes.kind: v0.32.0 to pull it instead)");
+    expect(text).toContain("node image built from Kubernetes v1.36.1 release binaries (kind build node-image; kind v0.33.0 publishes none; kind v0.32.0 publishes one: set kubernetes.kind: v0.32.0 to pull it instead; kind v0.33.0 publishes 1.36.4 of the same minor, pulled in seconds instead of built)");
   });
 
   it("with nodeImageFallback: fail, the error names the release that publishes the version", async () => {

@@ -89,12 +89,13 @@ const LATEST_REASON =
   "Kubernetes pulls such an image (imagePullPolicy: Always), so the loaded one ends in ImagePullBackOff";
 
 /** A reference with an explicit tag other than `latest`: what a pod can use without pulling. */
-const taggedReference = (what: string) =>
+const taggedReference = (example: (name: string) => string) =>
   z.string().superRefine((ref, ctx) => {
     const parts = imageReferenceParts(ref);
-    if (!parts) ctx.addIssue({ code: "custom", message: `must be an image reference such as ghcr.io/example/${what}:test` });
-    else if (!parts.tag) ctx.addIssue({ code: "custom", message: `must carry a tag (e.g. ${ref.split("@")[0]}:test): an untagged reference means :latest, and ${LATEST_REASON}` });
-    else if (parts.tag === "latest") ctx.addIssue({ code: "custom", message: `must not be tagged latest: ${LATEST_REASON}; use a tag such as :test` });
+    const name = ref.split("@")[0]!;
+    if (!parts) ctx.addIssue({ code: "custom", message: `must be an image reference such as ${example("ghcr.io/example/manager")}` });
+    else if (!parts.tag) ctx.addIssue({ code: "custom", message: `must carry a tag (e.g. ${example(name)}): an untagged reference means :latest, and ${LATEST_REASON}` });
+    else if (parts.tag === "latest") ctx.addIssue({ code: "custom", message: `must not be tagged latest: ${LATEST_REASON}; use a tag such as ${example(name.replace(/:[^:/]*$/, ""))}` });
   });
 
 /** A platform an image is built and published for. */
@@ -152,7 +153,7 @@ const imageSchema = z
       .boolean()
       .default(false)
       .describe("Built, loaded and tested only when selected (--images), not by default."),
-    ref: taggedReference("manager")
+    ref: taggedReference((name) => `${name}:test`)
       .refine((ref) => !imageReferenceParts(ref)?.digest, "must not carry a digest: the image is built here, so its digest is not known in advance")
       .optional()
       .describe(
@@ -347,7 +348,12 @@ const stepSchema = z
       .default([])
       .describe("Steps that must pass first (e.g. a deploy step); if one fails or is skipped, this step is skipped."),
     run: z
-      .array(z.string().min(1, "must not be empty"))
+      .array(z.string().min(1, "must not be empty"), {
+        error: (issue) =>
+          typeof issue.input === "string"
+            ? `must be a list of arguments, not a string: split it (e.g. [make, test-e2e]), or for a shell line write [sh, -c, ${JSON.stringify(issue.input)}]`
+            : undefined,
+      })
       .min(1, "must be a command as a list of arguments, e.g. [sh, test/e2e/run.sh, jax]")
       .describe(
         "Command as an argument list, run from the source root with KUBECONFIG, IMAGE_<NAME>, KIND_CLUSTER_NAME, " +
@@ -444,7 +450,7 @@ export const configSchema = z
     build: buildSchema.describe("Image build policy."),
     e2e: z.array(stepSchema).default([]).describe("End-to-end steps, run one at a time per cluster, in `after` order then file order."),
     preload: z
-      .array(taggedReference("pause"))
+      .array(taggedReference((name) => `${name}:<its version>@sha256:<digest>`))
       .default([])
       .describe("Outside images pulled by the engine and loaded into every node before any step; pin them by digest (name:tag@sha256:…)."),
     publish: publishSchema.optional().describe("Where images are published."),

@@ -5,7 +5,7 @@
  */
 import { ConfigError, dockerfilePath, unpublishedVersionMessage, type ConfigProblem } from "./config.js";
 import { imageReferenceParts, kubernetesVersion, PUBLISH_VALUES, type KindConfigPatch, type PipelineConfig } from "./config-schema.js";
-import { otherReleasesPublishing, publishedNodeImage, type KindVersion } from "./releases.js";
+import { otherReleasesPublishing, publishedNodeImage, sameMinorPublished, type KindVersion } from "./releases.js";
 
 /** Which Kubernetes versions and images to run; omitted parts come from the config. */
 export interface Selection {
@@ -341,7 +341,7 @@ export function renderPlan(plan: Plan): string {
   out.push(`3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry`);
   for (const image of plan.images) out.push(`   - ${image.name} as ${image.ref ?? `${DEFAULT_REF_REPOSITORY}/${image.name}:build-<hash of its build inputs>`}`);
   for (const ref of plan.preload) out.push(`   - ${ref} (preload, pulled by the engine)${imageReferenceParts(ref)?.digest ? "" : "; warning: not pinned by digest, so its content can change between runs"}`);
-  out.push(`4. e2e — ${count(plan.steps.length, "step")}, one at a time on each cluster, in this order; a failed step skips the steps after it`);
+  out.push(`4. e2e — ${count(plan.steps.length, "step")}, one at a time on each cluster, in this order; a step that fails skips the steps after it, those that list it in after`);
   for (const step of plan.steps) {
     const details = [
       `image ${step.image ? `${step.image} (+ kubectl)` : "the pinned step image (kubectl, kind, helm, kustomize, docker)"}`,
@@ -393,7 +393,10 @@ function count(n: number, noun: string): string {
 function describeNodeImage(kind: KindVersion, source: NodeImageSource): string {
   if (source.kind === "published") return source.ref;
   const others = otherReleasesPublishing(kind, source.version);
-  const instead = others.length > 0 ? `; kind ${others.join(", ")} publishes one: set kubernetes.kind: ${others[0]} to pull it instead` : "";
+  const sameMinor = sameMinorPublished(kind, source.version);
+  const instead =
+    (others.length > 0 ? `; kind ${others.join(", ")} publishes one: set kubernetes.kind: ${others[0]} to pull it instead` : "") +
+    (sameMinor ? `; kind ${kind} publishes ${sameMinor} of the same minor, pulled in seconds instead of built` : "");
   return `built from Kubernetes v${source.version} release binaries (kind build node-image; kind ${kind} publishes none${instead})`;
 }
 

@@ -134,6 +134,12 @@ export function otherReleasesPublishing(kind: KindVersion, kubernetes: string): 
   return KIND_VERSIONS.filter((other) => other !== kind && publishedKubernetesVersions(other).includes(kubernetes));
 }
 
+/** The version of the same MAJOR.MINOR a kind release publishes, if any: what to suggest instead of building a patch it lacks. */
+export function sameMinorPublished(kind: KindVersion, kubernetes: string): string | undefined {
+  const minor = kubernetes.split(".").slice(0, 2).join(".");
+  return publishedKubernetesVersions(kind).find((v) => v.startsWith(`${minor}.`));
+}
+
 /** The pinned `kindest/node` reference for a version, or undefined when the kind release published none. */
 export function publishedNodeImage(kind: KindVersion, kubernetes: string): string | undefined {
   const digest = (KIND_RELEASES[kind].nodeImages as Record<string, string>)[kubernetes];
