@@ -43,9 +43,9 @@ const allUses = Object.entries(jobs).flatMap(([job, j]) => [
 ]);
 
 describe(".github/workflows/ci.yml", () => {
-  it("is valid YAML with jobs unit and engine, on push, pull_request and a nightly schedule", () => {
+  it("is valid YAML with jobs unit, engine and publish, on push, pull_request and a nightly schedule", () => {
     expect(document.errors).toEqual([]);
-    expect(Object.keys(jobs)).toEqual(["unit", "engine"]);
+    expect(Object.keys(jobs)).toEqual(["unit", "engine", "publish"]);
     expect(Object.keys(workflow.on ?? {}).sort()).toEqual(["pull_request", "push", "schedule"]);
     expect(workflow.on?.schedule).toEqual([{ cron: expect.stringMatching(/^\d+ \d+ \* \* \*$/) }]);
   });
@@ -60,22 +60,36 @@ describe(".github/workflows/ci.yml", () => {
     for (const line of usesLines) expect(line, line).toMatch(/@[0-9a-f]{40} # v\d+(\.\d+){0,2}\s*$/);
   });
 
-  it("installs the Dagger CLI of dagger.json's engineVersion with the official action", () => {
-    const daggerSteps = (jobs.engine?.steps ?? []).filter((s) => s.uses?.startsWith("dagger/dagger-for-github@"));
-    expect(daggerSteps).toHaveLength(1);
-    const version = String(daggerSteps[0]?.with?.version ?? "");
-    expect(normalizeVersion(version), `the workflow installs Dagger ${version}, dagger.json says ${engineVersion()}`).toBe(normalizeVersion(engineVersion()));
-    // installs only: the action runs no dagger command of its own
-    expect(Object.keys(daggerSteps[0]?.with ?? {})).toEqual(["version"]);
+  it("installs the Dagger CLI of dagger.json's engineVersion with the official action, in every job that calls dagger", () => {
+    for (const job of ["engine", "publish"]) {
+      const daggerSteps = (jobs[job]?.steps ?? []).filter((s) => s.uses?.startsWith("dagger/dagger-for-github@"));
+      expect(daggerSteps, job).toHaveLength(1);
+      const version = String(daggerSteps[0]?.with?.version ?? "");
+      expect(normalizeVersion(version), `${job} installs Dagger ${version}, dagger.json says ${engineVersion()}`).toBe(normalizeVersion(engineVersion()));
+      // installs only: the action runs no dagger command of its own
+      expect(Object.keys(daggerSteps[0]?.with ?? {})).toEqual(["version"]);
+    }
   });
 
-  it("bounds every job, and grants no permission beyond reading contents and writing checks", () => {
+  it("publish: only on pushes to the default branch and v-tags, after the engine job tested the images, the token as a Dagger secret", () => {
+    const publish = jobs.publish as Job & { if?: string; env?: Record<string, string> };
+    expect(publish.needs).toBe("engine");
+    expect(publish.if).toMatch(/github\.event_name == 'push'/);
+    expect(publish.if).toMatch(/default_branch/);
+    expect(publish.if).toMatch(/refs\/tags\/v/);
+    expect(publish.permissions).toEqual({ contents: "read", "packages": "write" });
+    const run = (publish.steps ?? []).map((s) => s.run ?? "").join("\n");
+    expect(run).toMatch(/dagger call -m \. -o published\.txt publish --skip-tests --token=env:\/\/GITHUB_TOKEN/);
+    expect(run).not.toMatch(/\$\{\{\s*secrets\./);
+  });
+
+  it("bounds every job, and grants no permission beyond reading contents, writing checks and (publish only) packages", () => {
     expect(workflow.permissions).toEqual({ contents: "read" });
     for (const [name, job] of Object.entries(jobs)) {
       expect(job["timeout-minutes"], `${name}: timeout-minutes`).toBeGreaterThan(0);
       expect(job["runs-on"], name).toBe("ubuntu-latest");
       for (const [scope, level] of Object.entries(job.permissions ?? {})) {
-        expect(`${scope}: ${level}`, name).toMatch(/^contents: read$|^checks: write$/);
+        expect(`${scope}: ${level}`, name).toMatch(name === "publish" ? /^contents: read$|^packages: write$/ : /^contents: read$|^checks: write$/);
       }
     }
   });
