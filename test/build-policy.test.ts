@@ -154,6 +154,8 @@ describe("status lines and the failure report", () => {
     engine.reply({ leaf: "sync", where: buildOf("jax") }, engineError("failed to solve: dockerfile parse error on line 2: unknown instruction: COPPY"));
     engine.reply({ leaf: "sync", where: buildOf("xgboost") }, execFailure({ cmd: ["/bin/sh", "-c", "exit 3"], exitCode: 3 }));
     const { outcome } = await build(engine, threeImages(), ["jax", "xgboost"]);
+    expect(outcome).toBeInstanceOf(BuildFailure);
+    expect((outcome as BuildFailure).name).toBe("BuildFailure");
     expect((outcome as BuildFailure).built).toEqual([]);
     expect((outcome as BuildFailure).message).toBe(
       [
