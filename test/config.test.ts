@@ -76,7 +76,7 @@ describe("invalid configs name the exact path of each problem", () => {
     ["a step env name that is not a variable", `${JAX}e2e:\n  - { name: smoke, run: [x], env: { "A-B": c } }\n`, "e2e.0.env.A-B", /variable name/],
     ["an uppercase registry", `${JAX}publish: { registries: [{ registry: GHCR.io, repository: example/x, username: u }] }\n`, "publish.registries.0.registry", /registry host/],
     ["an uppercase repository", `${JAX}publish: { registries: [{ registry: ghcr.io, repository: Example/X, username: u }] }\n`, "publish.registries.0.repository", /lowercase repository path/],
-    ["an unknown top-level key", `${JAX}tests: []\n`, "tests", /unknown key \(expected one of: images, kubernetes, cluster, build, e2e, preload, publish\)/],
+    ["an unknown top-level key", `${JAX}tests: []\n`, "tests", /unknown key \(expected one of: images, kubernetes, cluster, build, e2e, lanes, preload, publish\)/],
     ["an in-cluster ref tagged latest", "images:\n  jax: { context: images/jax, ref: ghcr.io/x/jax:latest }\n", "images.jax.ref", /^must not be tagged latest: Kubernetes pulls such an image \(imagePullPolicy: Always\), so the loaded one ends in ImagePullBackOff; use a tag such as ghcr\.io\/x\/jax:test$/],
     ["an untagged in-cluster ref", "images:\n  jax: { context: images/jax, ref: ghcr.io/x/jax }\n", "images.jax.ref", /^must carry a tag \(e\.g\. ghcr\.io\/x\/jax:test\): an untagged reference means :latest/],
     ["an in-cluster ref with a digest", `images:\n  jax: { context: images/jax, ref: "ghcr.io/x/jax:t@sha256:${"a".repeat(64)}" }\n`, "images.jax.ref", /must not carry a digest: the image is built here/],
@@ -147,6 +147,7 @@ describe("valid configs normalize as documented", () => {
       cluster: { name: "kind-pipeline", workers: 1, nodeLabels: {} },
       build: { retries: 1, retryDelay: 5, timeout: 1800 },
       e2e: [],
+      lanes: [],
       preload: [],
     });
   });

@@ -65,6 +65,8 @@ describe("default selection", () => {
         nodeImage: { kind: "published", ref: "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5" },
         workers: 2,
         nodeLabels: {},
+        lane: "default",
+        env: {},
       },
     ]);
   });

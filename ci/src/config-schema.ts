@@ -295,10 +295,27 @@ const kindConfigSchema = z
   })
   .describe("A partial kind Cluster (kind.x-k8s.io/v1alpha4) merged into the generated one.");
 
+/**
+ * A lane: the steps run again on a cluster of their own, per Kubernetes version, with other environment
+ * values (an axis such as cache on/off × two Argo versions, one lane per combination) or another cluster
+ * shape (a GPU lane). The plain cluster is the lane named default.
+ */
+const laneSchema = z
+  .strictObject({
+    name: dnsLabel
+      .max(12, "must be at most 12 characters: it becomes part of the lane's cluster names")
+      .refine((name) => name !== "default", "default is the plain cluster's lane; give this one another name")
+      .describe("Lane name: in cluster names (<cluster.name>-<lane>-<version>), reports and e2e[].lanes."),
+    env: z.record(envName, stringValue).default({}).describe("Environment variables every step of the lane gets (over the step's own)."),
+    kindConfig: kindConfigSchema.optional().describe("The lane's cluster shape, instead of cluster.kindConfig."),
+    kubernetes: z.array(kubernetesVersion).min(1, "must list at least one version, or be left out").optional().describe("Versions to run the lane on (default: every version of the run)."),
+  })
+  .describe("Another cell of the matrix: the steps on a cluster of its own, with other environment values or another shape.");
+
 /** The validated `cluster.kindConfig`. */
 export type KindConfigPatch = z.output<typeof kindConfigSchema>;
 
-const clusterSchema = z
+const clusterFields = z
   .strictObject({
     name: z
       .string()
@@ -322,8 +339,8 @@ const clusterSchema = z
       .optional()
       .describe("Clusters (Kubernetes versions) run at once; default: as many as the engine's memory holds (4 GiB for one with a worker, 1 GiB more per further worker) and its CPUs (2 each)."),
     kindConfig: kindConfigSchema.optional(),
-  })
-  .prefault({});
+  });
+const clusterSchema = clusterFields.prefault({});
 
 const buildSchema = z
   .strictObject({
@@ -370,6 +387,11 @@ const stepSchema = z
       .min(1, "must list at least one version, or be left out to run on every version")
       .optional()
       .describe("Kubernetes versions to run this step on (default: every version of the run)."),
+    lanes: z
+      .array(dnsLabel)
+      .min(1, "must list at least one lane (default is the lane of the plain cluster), or be left out to run in every lane")
+      .optional()
+      .describe("Lanes to run this step in: default (the plain cluster) and names from lanes (default: every lane)."),
     image: z
       .string()
       .refine((ref) => imageReferenceParts(ref) !== undefined, "must be an image reference such as golang:1.24 or ghcr.io/example/tests:v1")
@@ -449,6 +471,10 @@ export const configSchema = z
     cluster: clusterSchema.describe("Shape of the Kind cluster."),
     build: buildSchema.describe("Image build policy."),
     e2e: z.array(stepSchema).default([]).describe("End-to-end steps, run one at a time per cluster, in `after` order then file order."),
+    lanes: z
+      .array(laneSchema)
+      .default([])
+      .describe("More cells of the matrix besides the plain cluster (lane default): each its own cluster per version, with other environment values or another shape."),
     preload: z
       .array(taggedReference((name) => `${name}:<its version>@sha256:<digest>`))
       .default([])
@@ -458,7 +484,7 @@ export const configSchema = z
   .describe("kind-pipeline: build images, start a Kind cluster for each Kubernetes version, load the images, run e2e steps.");
 
 /** The schemas of the parts that are checked again after the whole file (see config.ts). */
-export const partSchemas = { image: imageSchema, kubernetes: kubernetesFields, step: stepSchema, publish: publishSchema };
+export const partSchemas = { image: imageSchema, kubernetes: kubernetesFields, step: stepSchema, publish: publishSchema, lane: laneSchema, cluster: clusterFields };
 
 /** A validated, normalized config. */
 export type PipelineConfig = z.output<typeof configSchema>;

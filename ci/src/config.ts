@@ -162,8 +162,35 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
  * reported together with the schema's, even when a neighbouring field is wrong.
  */
 function checkReferences(raw: unknown): ConfigProblem[] {
-  const versions = asArray(valueAt(raw, ["kubernetes", "versions"])).map((v) => kubernetesVersion.safeParse(v).data);
-  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw), ...checkNodeShape(raw), ...checkPublish(raw)];
+  const written = valueAt(raw, ["kubernetes", "versions"]);
+  const versions = (written === undefined ? partSchemas.kubernetes.shape.versions.parse(undefined) : asArray(written)).map((v) => kubernetesVersion.safeParse(v).data);
+  return [...checkSteps(raw, versions), ...checkVersions(raw, versions), ...checkBuildSecretIds(raw), ...checkMisnamedImages(raw), ...checkNodeShape(raw), ...checkPublish(raw), ...checkLanes(raw, versions)];
+}
+
+/** Lane names unique and short enough beside cluster.name, their versions configured, and every step's lanes known. */
+function checkLanes(raw: unknown, versions: (string | undefined)[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const base = partSchemas.cluster.shape.name.safeParse(valueAt(raw, ["cluster", "name"])).data ?? "kind-pipeline";
+  const lanes = asArray(valueAt(raw, ["lanes"]));
+  const names = lanes.map((lane) => partSchemas.lane.shape.name.safeParse(valueAt(lane, ["name"])).data);
+  const configured = versions.filter((v) => v !== undefined);
+  lanes.forEach((lane, i) => {
+    const name = names[i];
+    if (name && names.indexOf(name) !== i) problems.push({ path: `lanes.${i}.name`, message: `duplicate lane name "${name}" (also lanes.${names.indexOf(name)}.name)` });
+    if (name && base.length + 1 + name.length > 40) {
+      problems.push({ path: `lanes.${i}.name`, message: `with cluster.name "${base}" it makes cluster names too long for kind's node names: the two together must stay within 39 characters` });
+    }
+    (partSchemas.lane.shape.kubernetes.safeParse(valueAt(lane, ["kubernetes"])).data ?? []).forEach((version, j) => {
+      if (configured.length > 0 && !configured.includes(version)) problems.push({ path: `lanes.${i}.kubernetes.${j}`, message: `${version} is not in kubernetes.versions (${configured.join(", ")})` });
+    });
+  });
+  const known = [...new Set(["default", ...names.filter((n) => n !== undefined)])];
+  asArray(valueAt(raw, ["e2e"])).forEach((step, i) => {
+    (partSchemas.step.shape.lanes.safeParse(valueAt(step, ["lanes"])).data ?? []).forEach((lane, j) => {
+      if (!known.includes(lane)) problems.push({ path: `e2e.${i}.lanes.${j}`, message: `unknown lane "${lane}"${didYouMean(lane, known)} (lanes: ${known.join(", ")})` });
+    });
+  });
+  return problems;
 }
 
 /** `cluster.kindConfig.nodes` shapes the nodes alone: `cluster.workers` and `cluster.nodeLabels` beside it would be ignored. */

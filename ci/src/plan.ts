@@ -43,8 +43,12 @@ export interface PlannedCluster {
   /** Nodes besides the first control plane. */
   workers: number;
   nodeLabels: Record<string, string>;
-  /** The config's partial kind Cluster, merged into the generated one. */
+  /** The config's partial kind Cluster (or the lane's), merged into the generated one. */
   kindConfig?: KindConfigPatch;
+  /** The lane this cluster is a cell of: default (the plain cluster) or a name from lanes. */
+  lane: string;
+  /** Environment every step of the lane gets. */
+  env: Record<string, string>;
 }
 
 /** An e2e step: the images it needs, the steps it runs after, what it runs. */
@@ -61,6 +65,8 @@ export interface PlannedStep {
   secrets: Record<string, string>;
   /** The versions it runs on; every version of the run when absent. */
   kubernetes?: string[];
+  /** The lanes it runs in; every lane when absent. */
+  lanes?: string[];
   image?: string;
 }
 
@@ -123,26 +129,32 @@ export function planPipeline(config: PipelineConfig, selection: Selection = {}):
   const names = selectImages(config, selection.images);
   const versions = selectVersions(config, selection.kubernetes);
   const { steps, skippedSteps } = selectSteps(config, names);
-  const { kindConfig } = config.cluster;
   return {
     kind: config.kubernetes.kind,
     images: names.map((name) => planImage(name, config)),
     skippedImages: Object.entries(config.images)
       .filter(([name]) => !names.includes(name))
       .map(([name, image]) => ({ name, reason: image.optional && !selection.images ? "optional" : "not selected" })),
-    clusters: versions.map(({ kubernetes, nodeImage }) => ({
-      kubernetes,
-      name: clusterName(config.cluster.name, kubernetes),
-      nodeImage,
-      workers: kindConfig?.nodes ? kindConfig.nodes.length - 1 : config.cluster.workers,
-      nodeLabels: config.cluster.nodeLabels,
-      ...(kindConfig && { kindConfig }),
-    })),
-    steps: runOrder(steps).map(({ timeout, image, kubernetes, ...step }) => ({
+    clusters: versions.flatMap(({ kubernetes, nodeImage }) =>
+      [{ name: DEFAULT_LANE, env: {}, kindConfig: config.cluster.kindConfig }, ...config.lanes]
+        .filter((lane) => !("kubernetes" in lane && lane.kubernetes) || lane.kubernetes.includes(kubernetes))
+        .map(({ name: lane, env, kindConfig }) => ({
+          kubernetes,
+          name: clusterName(config.cluster.name, kubernetes, lane),
+          nodeImage,
+          workers: kindConfig?.nodes ? kindConfig.nodes.length - 1 : config.cluster.workers,
+          nodeLabels: config.cluster.nodeLabels,
+          ...(kindConfig && { kindConfig }),
+          lane,
+          env,
+        })),
+    ),
+    steps: runOrder(steps).map(({ timeout, image, kubernetes, lanes, ...step }) => ({
       ...step,
       index: config.e2e.findIndex((s) => s.name === step.name),
       timeoutSeconds: timeout,
       ...(kubernetes && { kubernetes }),
+      ...(lanes && { lanes }),
       ...(image && { image }),
     })),
     skippedSteps,
@@ -252,9 +264,12 @@ function nodeImageSource(kind: KindVersion, kubernetes: string, fallback: "build
 }
 
 /** The Kind cluster name for a version: `<name>-1-37-0` (dots are not allowed in every place a name goes). */
-function clusterName(base: string, kubernetes: string): string {
-  return `${base}-${kubernetes.replaceAll(".", "-")}`;
+function clusterName(base: string, kubernetes: string, lane: string): string {
+  return `${base}${lane === DEFAULT_LANE ? "" : `-${lane}`}-${kubernetes.replaceAll(".", "-")}`;
 }
+
+/** The lane of the plain cluster (cluster.kindConfig, no extra environment). */
+export const DEFAULT_LANE = "default";
 
 function planImage(name: string, config: PipelineConfig): PlannedImage {
   const image = config.images[name]!;
@@ -336,7 +351,8 @@ export function renderPlan(plan: Plan): string {
     const nodes = cluster.kindConfig?.nodes
       ? cluster.kindConfig.nodes.map((n) => n.role).join(", ") + " (cluster.kindConfig)"
       : `1 control plane + ${count(cluster.workers, "worker")}`;
-    out.push(`   - ${cluster.kubernetes}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(plan.kind, cluster.nodeImage)}`);
+    const lane = cluster.lane === DEFAULT_LANE ? "" : ` lane ${cluster.lane}${Object.keys(cluster.env).length > 0 ? ` (env ${Object.entries(cluster.env).map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}`;
+    out.push(`   - ${cluster.kubernetes}${lane}: ${cluster.name}, ${nodes}, node image ${describeNodeImage(plan.kind, cluster.nodeImage)}`);
   }
   out.push(`3. load — into every node of each cluster, in parallel, then verified in each node's containerd; no registry`);
   for (const image of plan.images) out.push(`   - ${image.name} as ${image.ref ?? `${DEFAULT_REF_REPOSITORY}/${image.name}:build-<hash of its build inputs>`}`);
@@ -348,6 +364,7 @@ export function renderPlan(plan: Plan): string {
       step.needs.length > 0 && `needs ${step.needs.join(", ")}`,
       step.after.length > 0 && `after ${step.after.join(", ")}`,
       step.kubernetes && `only on ${step.kubernetes.join(", ")}`,
+      step.lanes && `only in lanes ${step.lanes.join(", ")}`,
       Object.keys(step.env).length > 0 && `env ${Object.keys(step.env).join(" ")}`,
       Object.keys(step.secrets).length > 0 && `secret env ${Object.keys(step.secrets).join(" ")}`,
       `timeout ${formatSeconds(step.timeoutSeconds)}`,

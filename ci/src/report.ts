@@ -4,7 +4,7 @@
  * `dagger call test` ends with. Pure: the test stage writes the files and throws the error.
  */
 import { lastLines } from "./errors.js";
-import { versionPassed, type PodSignature, type StageFailure, type StepResult, type TestResult, type VersionResult } from "./results.js";
+import { cellName, cellPath, versionPassed, type PodSignature, type StageFailure, type StepResult, type TestResult, type VersionResult } from "./results.js";
 
 /** Whether a whole run passed: every version's cluster, load and steps. */
 export function statusOf(result: TestResult): "passed" | "failed" {
@@ -52,7 +52,7 @@ export function renderJunit(result: TestResult): string {
     `<?xml version="1.0" encoding="UTF-8"?>`,
     `<testsuites name="kind-pipeline" ${countAttributes(all)}>`,
     ...suites.flatMap(({ version, cases }) => [
-      `  <testsuite name="kubernetes-${xmlAttribute(version.kubernetes)}" ${countAttributes(cases)}>`,
+      `  <testsuite name="kubernetes-${xmlAttribute(cellPath(version))}" ${countAttributes(cases)}>`,
       `    <properties><property name="cluster" value="${xmlAttribute(version.cluster)}"/></properties>`,
       ...cases.map((c) => junitCase(version, c)),
       `  </testsuite>`,
@@ -83,8 +83,8 @@ export function renderFailure(result: TestResult): string {
 const STATUS_WORDS: Record<StepResult["status"], string> = { passed: "passed", failed: "failed", "timed-out": "timed out", skipped: "skipped" };
 
 function headline(result: TestResult): string {
-  const failed = result.versions.filter((v) => !versionPassed(v)).map((v) => v.kubernetes);
-  const versions = result.versions.map((v) => v.kubernetes);
+  const failed = result.versions.filter((v) => !versionPassed(v)).map(cellName);
+  const versions = result.versions.map(cellName);
   const steps = `Steps: ${stepCounts(result.versions.flatMap((v) => v.steps))}.`;
   if (failed.length === 0) return `${plural(versions.length, "Kubernetes version")} passed: ${versions.join(", ")}. ${steps}`;
   return `${failed.length} of ${plural(versions.length, "Kubernetes version")} failed: ${failed.join(", ")}. ${steps}`;
@@ -158,7 +158,7 @@ function summaryTable(result: TestResult): string[] {
   const names = [...new Set(result.versions.flatMap((v) => v.steps.map((s) => s.name)))];
   const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [
-    row(["step", ...result.versions.map((v) => v.kubernetes)]),
+    row(["step", ...result.versions.map(cellName)]),
     row(["---", ...result.versions.map(() => "---")]),
     row(["cluster and load", ...result.versions.map((v) => (v.failure ? `failed: ${v.failure.stage}` : "ready"))]),
     ...names.map((name) => row([name, ...result.versions.map((v) => cell(v.steps.find((s) => s.name === name)))])),
@@ -182,7 +182,7 @@ function cell(step: StepResult | undefined): string {
 }
 
 function summarySection(version: VersionResult): string[] {
-  const out = ["", `## Kubernetes ${version.kubernetes} (${version.cluster}): failed`];
+  const out = ["", `## Kubernetes ${cellName(version)} (${version.cluster}): failed`];
   if (version.failure) out.push("", `### The ${version.failure.stage} stage failed`, "", ...fenced(withoutAnsi(version.failure.message).split("\n")));
   for (const step of version.steps.filter(isFailed)) {
     const tail = outputTail(step);
@@ -246,7 +246,7 @@ function stepCase(version: VersionResult, step: StepResult): JunitCase {
 }
 
 function junitCase(version: VersionResult, c: JunitCase): string {
-  const open = `    <testcase classname="kind-pipeline.${xmlAttribute(version.kubernetes)}" name="${xmlAttribute(c.name)}" time="${junitSeconds(c.ms)}"`;
+  const open = `    <testcase classname="kind-pipeline.${xmlAttribute(cellPath(version))}" name="${xmlAttribute(c.name)}" time="${junitSeconds(c.ms)}"`;
   switch (c.kind) {
     case "passed":
       return `${open}/>`;
@@ -288,12 +288,12 @@ function xmlAttribute(text: string): string {
 
 /** A failed version in a few words: `1.37.0 (failed steps: jax, slow)`, `1.36.4 (the load stage failed)`. */
 function failedWhat(version: VersionResult): string {
-  if (version.failure) return `${version.kubernetes} (the ${version.failure.stage} stage failed)`;
-  return `${version.kubernetes} (failed steps: ${version.steps.filter(isFailed).map((s) => s.name).join(", ")})`;
+  if (version.failure) return `${cellName(version)} (the ${version.failure.stage} stage failed)`;
+  return `${cellName(version)} (failed steps: ${version.steps.filter(isFailed).map((s) => s.name).join(", ")})`;
 }
 
 function failureSection(version: VersionResult): string[] {
-  const out = [`Kubernetes ${version.kubernetes} (cluster ${version.cluster})`];
+  const out = [`Kubernetes ${cellName(version)} (cluster ${version.cluster})`];
   if (version.failure) out.push(`  the ${version.failure.stage} stage failed:`, ...indent(version.failure.message.trimEnd().split("\n"), "    | "));
   for (const step of version.steps.filter(isFailed)) {
     const tail = outputTail(step);

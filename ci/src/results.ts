@@ -45,6 +45,8 @@ export interface PodSignature {
 /** One Kubernetes version's cluster and steps. */
 export interface VersionResult {
   kubernetes: string;
+  /** The lane, when the cluster is not the plain one (lanes in the config). */
+  lane?: string;
   /** The Kind cluster's name. */
   cluster: string;
   /** Set when the cluster or the load failed, before any step. */
@@ -60,6 +62,16 @@ export interface TestResult {
   /** The images under test and the refs they carry in the cluster. */
   images: { name: string; ref: string }[];
   versions: VersionResult[];
+}
+
+/** How a cell of the matrix is named in reports: its version, and its lane when it has one (`1.37.0 cache-off`). */
+export function cellName(version: Pick<VersionResult, "kubernetes" | "lane">): string {
+  return version.lane ? `${version.kubernetes} ${version.lane}` : version.kubernetes;
+}
+
+/** A cell of the matrix as a path segment of the report (`1.37.0-cache-off`). */
+export function cellPath(version: Pick<VersionResult, "kubernetes" | "lane">): string {
+  return version.lane ? `${version.kubernetes}-${version.lane}` : version.kubernetes;
 }
 
 /** Whether a version passed: its cluster and load succeeded and no step failed or timed out. */

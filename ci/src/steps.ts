@@ -6,8 +6,8 @@
  *
  * The step contract: each step runs from the source root (/src), bound to the cluster service, with
  * KUBECONFIG, IMAGE_<NAME> (the image's in-cluster ref), KIND_CLUSTER_NAME, KUBERNETES_VERSION,
- * DOCKER_HOST (the cluster's Docker-in-Docker daemon, for `kind` and `docker`), its `env` and its secret
- * variables, and KIND_PIPELINE_ARTIFACTS, a directory whose files land in the report.
+ * DOCKER_HOST (the cluster's Docker-in-Docker daemon, for `kind` and `docker`), its `env` (and its lane's,
+ * which win), its secret variables, and KIND_PIPELINE_ARTIFACTS, a directory whose files land in the report.
  */
 import { dag, ExecError, ReturnType, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
 import { observing, type LiveCluster } from "./cluster.js";
@@ -132,6 +132,7 @@ function stepContainer(run: Run, live: LiveCluster, step: PlannedStep, context: 
     ["KIND_PIPELINE_ARTIFACTS", ARTIFACTS],
     ...[...context.refs].map(([name, ref]): [string, string] => [imageVariable(name), ref]),
     ...Object.entries(step.env),
+    ...Object.entries(cluster.env), // the lane's values win: they are what the lane is for
   ];
   const configured = image
     .withServiceBinding(cluster.name, live.service)

@@ -13,9 +13,9 @@ import { collectDiagnostics, type Diagnostics } from "./diagnostics.js";
 import { firstLineOf, messageOf } from "./errors.js";
 import { imagesToLoad, inClusterRefs, LoadError, loadImages, type ImageToLoad } from "./load.js";
 import { nodeImageFor } from "./node-images.js";
-import type { PlannedCluster } from "./plan.js";
+import { DEFAULT_LANE, type PlannedCluster } from "./plan.js";
 import { renderFailure, renderJunit, renderSummary, statusOf } from "./report.js";
-import { versionPassed, type StageFailure, type StepResult, type TestResult, type VersionResult } from "./results.js";
+import { cellPath, versionPassed, type StageFailure, type StepResult, type TestResult, type VersionResult } from "./results.js";
 import type { Run } from "./run.js";
 import { engineResources, parallelClusters } from "./preflight.js";
 import { passedSecrets } from "./secrets.js";
@@ -145,21 +145,26 @@ async function runVersion(run: Run, cluster: PlannedCluster, tools: Container, l
   const diagnostics = failed ? await diagnose(run, live, loadable) : undefined;
   await stop(run, live);
   return {
-    result: { kubernetes: cluster.kubernetes, cluster: cluster.name, steps, signatures: diagnostics?.signatures ?? [] },
+    result: { ...cellOf(cluster), steps, signatures: diagnostics?.signatures ?? [] },
     files: { diagnostics: diagnostics?.directory, artifacts: new Map(outcomes.map((o) => [o.result.name, o.artifacts])) },
   };
 }
 
-/** The steps that run on a version: those without `kubernetes`, or listing it. */
+/** The steps that run on a cluster: those for its version (e2e[].kubernetes) and its lane (e2e[].lanes). */
 function stepsOf(run: Run, cluster: PlannedCluster) {
-  return run.plan.steps.filter((step) => !step.kubernetes || step.kubernetes.includes(cluster.kubernetes));
+  return run.plan.steps.filter((step) => (!step.kubernetes || step.kubernetes.includes(cluster.kubernetes)) && (!step.lanes || step.lanes.includes(cluster.lane)));
+}
+
+/** How a cluster's results are named: its version, its cluster, and its lane unless it is the plain one. */
+function cellOf(cluster: PlannedCluster): Pick<VersionResult, "kubernetes" | "cluster" | "lane"> {
+  return { kubernetes: cluster.kubernetes, cluster: cluster.name, ...(cluster.lane !== DEFAULT_LANE && { lane: cluster.lane }) };
 }
 
 /** A version whose steps did not run, every one skipped with the failed stage as its reason. */
 function notRun(run: Run, cluster: PlannedCluster, failure: StageFailure): VersionResult {
   const reason = `not run: the ${failure.stage} stage failed`;
   const steps: StepResult[] = stepsOf(run, cluster).map((step) => ({ name: step.name, status: "skipped", command: step.run, durationMs: 0, output: "", reason }));
-  return { kubernetes: cluster.kubernetes, cluster: cluster.name, failure, steps, signatures: [] };
+  return { ...cellOf(cluster), failure, steps, signatures: [] };
 }
 
 /**
@@ -195,11 +200,11 @@ function reportDirectory(result: TestResult, files: VersionFiles[]): Directory {
   result.versions.forEach((version, i) => {
     const { diagnostics, artifacts } = files[i]!;
     for (const step of version.steps.filter((s) => s.status !== "skipped")) {
-      report = report.withNewFile(`steps/${version.kubernetes}/${step.name}.log`, step.output);
+      report = report.withNewFile(`steps/${cellPath(version)}/${step.name}.log`, step.output);
       const left = artifacts.get(step.name);
-      if (left) report = report.withDirectory(`artifacts/${version.kubernetes}/${step.name}`, left);
+      if (left) report = report.withDirectory(`artifacts/${cellPath(version)}/${step.name}`, left);
     }
-    if (diagnostics) report = report.withDirectory(`diagnostics/${version.kubernetes}`, diagnostics);
+    if (diagnostics) report = report.withDirectory(`diagnostics/${cellPath(version)}`, diagnostics);
   });
   return report;
 }
