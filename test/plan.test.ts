@@ -106,6 +106,7 @@ describe("explicit selection", () => {
     expect((error as ConfigError).problems).toEqual([
       { path: "images", message: 'unknown image "tensorflow" (configured: manager, jax, pytorch)' },
       { path: "images", message: 'unknown image "mxnet" (configured: manager, jax, pytorch)' },
+      { path: "kubernetes", message: expect.stringMatching(/^"1\.37" must be a Kubernetes version/) },
     ]);
     const versions = await plan({ kubernetes: ["1.37", "latest"] }).catch((e: ConfigError) => e.problems.map((p) => p.message));
     expect(versions).toEqual([expect.stringMatching(/^"1\.37" must be a Kubernetes version/), expect.stringMatching(/^"latest" must be/)]);

@@ -126,8 +126,10 @@ export interface PlannedPublish {
 
 /** Builds the plan for a selection. Throws ConfigError (subject "arguments") for an unknown image or a malformed version. */
 export function planPipeline(config: PipelineConfig, selection: Selection = {}): Plan {
-  const names = selectImages(config, selection.images);
-  const versions = selectVersions(config, selection.kubernetes);
+  const [names, versions] = bothOrEveryProblem(
+    () => selectImages(config, selection.images),
+    () => selectVersions(config, selection.kubernetes),
+  );
   const { steps, skippedSteps } = selectSteps(config, names);
   return {
     kind: config.kubernetes.kind,
@@ -316,6 +318,21 @@ function selectVersions(config: PipelineConfig, requested: string[] | undefined)
   });
   if (problems.length > 0) throw argumentError(problems);
   return selected;
+}
+
+/** Both selections, or one ConfigError with the problems of both: argument errors come all at once, like config errors. */
+function bothOrEveryProblem<A, B>(first: () => A, second: () => B): [A, B] {
+  const attempt = <T>(select: () => T): { value?: T; problems: ConfigProblem[] } => {
+    try {
+      return { value: select(), problems: [] };
+    } catch (error) {
+      if (error instanceof ConfigError) return { problems: error.problems };
+      throw error;
+    }
+  };
+  const [a, b] = [attempt(first), attempt(second)];
+  if (a.problems.length > 0 || b.problems.length > 0) throw argumentError([...a.problems, ...b.problems]);
+  return [a.value as A, b.value as B];
 }
 
 /** Accepts `--images a,b` as well as `--images a --images b`. */
