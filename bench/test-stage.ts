@@ -7,7 +7,9 @@
  *   (bar ≤ 1.10);
  * - the load stage, 6 images: from the cluster ready (its `kubectl wait` answered) to the last node's
  *   containerd listed (the verification), ÷ the longest single load (bar ≤ 1.15; sequential loads would
- *   be the sum ÷ the longest).
+ *   be the sum ÷ the longest);
+ * - the matrix: `test()` over three versions ÷ `test()` over one, on an engine that holds three clusters
+ *   (bar ≤ 1.2), and the image builds each awaits (equal: images are built once for every version).
  *
  * Figures are medians over several runs, each on a fresh engine, measured on the engine's one clock; they
  * are compared to their bars and printed, never asserted, so a busy machine cannot fail a build.
@@ -31,6 +33,10 @@ console.error = () => undefined;
 const RUNS = 5;
 
 const NODES = ["kind-pipeline-1-37-0-control-plane", "kind-pipeline-1-37-0-worker"];
+/** Every step runs through the module's wrapper, named kind-pipeline-step, then its timeout and its command. */
+const STEP = '"kind-pipeline-step"';
+/** The versions of the matrix figure. */
+const MATRIX = ["1.37.0", "1.36.4", "1.35.8"];
 
 /** One benchmark: images with their simulated build and load durations (ms), steps with theirs, the service's start. */
 interface Scenario {
@@ -73,7 +79,7 @@ const refOf = (name: string) => `ghcr.io/example/${name}:bench`;
 /** A project whose images carry explicit refs (so the scripted containerd listing can hold them) and its steps. */
 function project(scenario: Scenario): string {
   const files: Record<string, string> = { "test/e2e/run.sh": "echo run\n" };
-  const config = ["images:"];
+  const config = [`kubernetes: { versions: ${JSON.stringify(MATRIX)} }`, "images:"];
   for (const { name } of scenario.images) {
     files[`images/${name}/Dockerfile`] = "FROM python:3.12-slim\nCOPY . /app\n";
     files[`images/${name}/main.py`] = `print(${JSON.stringify(name)})\n`;
@@ -102,14 +108,14 @@ function script(engine: StandInEngine, scenario: Scenario): void {
     .reply({ leaf: "stdout", where: '"kind","get","nodes"' }, answer(NODES.join("\n") + "\n"))
     .reply({ leaf: "stdout", where: '"ctr","--namespace=k8s.io","images","list"' }, answer(scenario.images.map((i) => refOf(i.name)).join("\n") + "\n"))
     .reply({ leaf: "exitCode" }, answer(0))
-    .reply({ leaf: "combinedOutput", where: '"timeout","-s","TERM"' }, answer("ok\n"));
+    .reply({ leaf: "combinedOutput", where: STEP }, answer("ok\n"));
   scenario.images.forEach(({ name, buildMs, loadMs }, i) => {
     engine.reply({ leaf: "sync", where: `images/${name}").dockerBuild` }, answer(), { delayMs: buildMs });
     // the load stage mounts image i's archive at /kind-pipeline/images/<i>.tar
     engine.reply({ leaf: "sync", where: `"kind","load","image-archive","/kind-pipeline/images/${i}.tar"` }, answer(), { delayMs: loadMs });
   });
   for (const step of scenario.steps) {
-    engine.reply({ leaf: "sync", where: `"timeout","-s","TERM","300","sh","test/e2e/run.sh","${step.name}"` }, answer(), { delayMs: step.ms });
+    engine.reply({ leaf: "sync", where: `${STEP},"300","sh","test/e2e/run.sh","${step.name}"` }, answer(), { delayMs: step.ms });
   }
 }
 
@@ -167,12 +173,12 @@ interface ExampleTiming {
 function examplePath(): Promise<ExampleTiming[]> {
   return simulatedRuns(EXAMPLE, async (engine, root) => {
     const started = engine.now();
-    const summary = await new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").test();
+    const summary = await new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml").test(["1.37.0"]);
     const wall = engine.now() - started;
     if (!/passed/.test(summary)) throw new Error(`expected a passing run, got:\n${summary}`);
-    const steps = engine.find('"timeout","-s","TERM"', { leaf: "sync" });
+    const steps = engine.find(STEP, { leaf: "sync" });
     if (steps.length !== EXAMPLE.steps.length) throw new Error(`expected ${EXAMPLE.steps.length} steps, the engine saw ${steps.length}`);
-    return { wall, queries: engine.leaves.length, idle: idleTime(engine, started, started + wall), stepConcurrency: engine.maxConcurrency('"timeout","-s","TERM"', { leaf: "sync" }) };
+    return { wall, queries: engine.leaves.length, idle: idleTime(engine, started, started + wall), stepConcurrency: engine.maxConcurrency(STEP, { leaf: "sync" }) };
   });
 }
 
@@ -211,6 +217,32 @@ function loadStage(): Promise<LoadTiming[]> {
   });
 }
 
+/** One run of a 3-version matrix and one of a single version on the same engine: their wall times and build calls. */
+interface MatrixTiming {
+  one: number;
+  three: number;
+  buildsOne: number;
+  buildsThree: number;
+}
+
+/** `test(["1.37.0"])`, then `test()` over three versions (the engine holds three clusters at once), timed. */
+function matrix(): Promise<MatrixTiming[]> {
+  return simulatedRuns(EXAMPLE, async (engine, root) => {
+    const builds = () => engine.leaves.filter((l) => l.leaf === "sync" && l.call.parent?.field === "dockerBuild").length;
+    const pipeline = () => new KindPipeline(dag.host().directory(root), "kind-pipeline.yaml");
+    let started = engine.now();
+    await pipeline().test(["1.37.0"]);
+    const one = engine.now() - started;
+    const buildsOne = builds();
+    started = engine.now();
+    await pipeline().test();
+    const three = engine.now() - started;
+    const clusters = new Set(engine.find(STEP, { leaf: "sync" }).map((l) => /KIND_CLUSTER_NAME",value:"([^"]+)"/.exec(l.text)?.[1]));
+    if (clusters.size !== MATRIX.length) throw new Error(`expected steps on ${MATRIX.length} clusters, the engine saw ${clusters.size}`);
+    return { one, three, buildsOne, buildsThree: builds() - buildsOne };
+  });
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const ms = (value: number) => `${value.toFixed(0)} ms`;
 const max = (values: number[]) => Math.max(...values);
@@ -219,6 +251,7 @@ const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 const load = loadavg()[0]!;
 const example = await examplePath();
 const six = await loadStage();
+const cells = await matrix();
 
 const longestBuild = max(EXAMPLE.images.map((i) => i.buildMs));
 const stepsSum = sum(EXAMPLE.steps.map((s) => s.ms));
@@ -233,6 +266,7 @@ const exampleWall = median(example.map((t) => t.wall));
 const rows = [
   { figure: "example path: test() ÷ least", ratios: exampleRatios, bar: 1.1 },
   { figure: "6 images: loadImages ÷ longest", ratios: loadRatios, bar: 1.15 },
+  { figure: "3-version matrix ÷ 1 version", ratios: cells.map((c) => c.three / c.one), bar: 1.2 },
 ];
 
 const describe = (s: Scenario) =>
@@ -251,4 +285,8 @@ console.log(
 console.log(
   `  6 images: loadImages ${ms(median(six.map((t) => t.wall)))} (${ms(median(six.map((t) => t.idle)))} with no query in flight), its execs alone (first kind load → last node listed) ${ms(median(six.map((t) => t.execs)))} = ${median(execRatios).toFixed(3)}× the longest load (${longestLoad} ms); ` +
     `sequential would be ${sequentialLoads} ms = ${(sequentialLoads / longestLoad).toFixed(2)}×; ${Math.min(...six.map((t) => t.concurrency))} loads in flight at once`,
+);
+console.log(
+  `  matrix: 1 version ${ms(median(cells.map((c) => c.one)))}, ${MATRIX.length} versions ${ms(median(cells.map((c) => c.three)))} with ${MATRIX.length} clusters at once; ` +
+    `image builds awaited: ${median(cells.map((c) => c.buildsOne))} for 1 version, ${median(cells.map((c) => c.buildsThree))} for ${MATRIX.length}`,
 );
