@@ -133,8 +133,10 @@ export class KindPipeline {
   /**
    * The cluster's kubeconfig. By default it starts the cluster with its images loaded (as `cluster` does),
    * once every node is Ready, pointing at `https://<cluster name>:6443`, for a container that binds the
-   * cluster service under that name. With `local`, it starts nothing: it reads the kubeconfig of a cluster
-   * another `dagger call cluster up --ports 6443:6443` keeps running, pointing at `https://localhost:6443`.
+   * cluster service under that name; the cluster lives as long as the calling session (use it within the
+   * same `dagger call` or composing function). With `local`, it starts nothing: it reads the kubeconfig of
+   * a cluster another `dagger call cluster up --ports 6443:6443` keeps running, pointing at
+   * `https://localhost:6443`.
    */
   @func({ cache: "never" })
   async kubeconfig(
