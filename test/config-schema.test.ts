@@ -310,3 +310,93 @@ describe("the JSON Schema for editors", () => {
     expect(schema.properties.cluster.properties.workers.default).toBe(1);
   });
 });
+
+describe("image references, platforms and computed build args", () => {
+  const image = (fields: Record<string, unknown>) => ({ images: { jax: { ...IMAGE, ...fields } } });
+
+  test("an in-cluster ref: tagged, not latest, without a digest; the messages give an example from the name", () => {
+    expect(parsed(image({ ref: "ghcr.io/x/jax:test" })).images.jax?.ref).toBe("ghcr.io/x/jax:test");
+    expect(problems(image({ ref: "Not A Ref" }))).toEqual(["images.jax.ref: must be an image reference such as ghcr.io/example/manager:test"]);
+    expect(problems(image({ ref: "registry.local:5000/x/jax" }))).toEqual([
+      "images.jax.ref: must carry a tag (e.g. registry.local:5000/x/jax:test): an untagged reference means :latest, and Kubernetes pulls such an image (imagePullPolicy: Always), so the loaded one ends in ImagePullBackOff",
+    ]);
+    expect(problems(image({ ref: "registry.local:5000/x/jax:latest" }))).toEqual([
+      "images.jax.ref: must not be tagged latest: Kubernetes pulls such an image (imagePullPolicy: Always), so the loaded one ends in ImagePullBackOff; use a tag such as registry.local:5000/x/jax:test",
+    ]);
+  });
+
+  test("platforms: known linux platforms, at least one, each once", () => {
+    const all = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/386"];
+    expect(parsed(image({ platforms: all })).images.jax?.platforms).toEqual(all);
+    for (const platform of ["windows/amd64", "linux/amd64/v2", "xlinux/amd64"]) {
+      expect(problems(image({ platforms: [platform] }))).toEqual(["images.jax.platforms.0: must be a platform such as linux/amd64 or linux/arm64"]);
+    }
+    expect(problems(image({ platforms: [] }))).toEqual(["images.jax.platforms: must list at least one platform"]);
+    expect(problems(image({ platforms: ["linux/amd64", "linux/amd64"] }))).toEqual(["images.jax.platforms: lists a platform twice"]);
+  });
+
+  test("a computed build arg names one source: a file of the source, or a value of the publish call", () => {
+    expect(parsed(image({ buildArgsFrom: { NODE: { file: "./frontend/.nvmrc" }, REV: { arg: "revision" } } })).images.jax?.buildArgsFrom).toEqual({
+      NODE: { file: "frontend/.nvmrc" },
+      REV: { arg: "revision" },
+    });
+    const oneSource = "images.jax.buildArgsFrom.X: must name one source: { file: <path> } or { arg: revision | version | pullRequest }";
+    expect(problems(image({ buildArgsFrom: { X: {} } }))).toEqual([oneSource]);
+    expect(problems(image({ buildArgsFrom: { X: { file: "a", arg: "version" } } }))).toEqual([oneSource]);
+    expect(problems(image({ buildArgsFrom: { X: { arg: "branch" } } }))).toEqual(["images.jax.buildArgsFrom.X.arg: must be one of revision, pullRequest, version"]);
+  });
+
+  test("published unless publish: false", () => {
+    expect(parsed().images.jax?.publish).toBe(true);
+    expect(parsed(image({ publish: false })).images.jax?.publish).toBe(false);
+  });
+});
+
+describe("kind's own config, where the module does not own it", () => {
+  const kindConfig = (config: Record<string, unknown>) => ({ cluster: { kindConfig: config } });
+
+  test("nodes: at least one, a control plane among them, at most 9", () => {
+    const cp = { role: "control-plane" };
+    const worker = { role: "worker" };
+    expect(parsed(kindConfig({ nodes: [cp, worker] })).cluster.kindConfig?.nodes).toHaveLength(2);
+    expect(parsed(kindConfig({ nodes: [cp, ...Array(8).fill(worker)] })).cluster.kindConfig?.nodes).toHaveLength(9);
+    expect(problemsWith(kindConfig({ nodes: [worker] }))).toEqual(["cluster.kindConfig.nodes: must have a control-plane node"]);
+    expect(problemsWith(kindConfig({ nodes: [cp, ...Array(9).fill(worker)] }))).toEqual([
+      "cluster.kindConfig.nodes: must have at most 9 nodes: every node is a container in one Docker-in-Docker service",
+    ]);
+  });
+
+  test("fields the module owns are refused with the reason", () => {
+    expect(problemsWith(kindConfig({ name: "mine" }))).toEqual(["cluster.kindConfig.name: is set by kind-pipeline: the cluster is <cluster.name>-<version>"]);
+    expect(problemsWith(kindConfig({ nodes: [{ role: "control-plane", image: "kindest/node:v1.30.0" }] }))).toEqual([
+      expect.stringMatching(/^cluster\.kindConfig\.nodes\.0\.image: is set by kind-pipeline: the node image comes from kubernetes\.versions/),
+    ]);
+    expect(problemsWith(kindConfig({ networking: { apiServerPort: 7443 } }))).toEqual([expect.stringMatching(/^cluster\.kindConfig\.networking\.apiServerPort: is set by kind-pipeline: /)]);
+    expect(parsed(kindConfig({ networking: { kubeProxyMode: "ipvs" } })).cluster.kindConfig?.networking).toEqual({ kubeProxyMode: "ipvs" });
+  });
+});
+
+describe("lanes", () => {
+  test("a lane's name is short, and not default", () => {
+    expect(problemsWith({ lanes: [{ name: "default" }] })).toEqual(["lanes.0.name: default is the plain cluster's lane; give this one another name"]);
+    expect(problemsWith({ lanes: [{ name: "a".repeat(13) }] })).toEqual(["lanes.0.name: must be at most 12 characters: it becomes part of the lane's cluster names"]);
+    expect(parsed({ lanes: [{ name: "gpu" }] }).lanes[0]).toMatchObject({ name: "gpu", env: {} });
+  });
+});
+
+describe("the publish tag policy", () => {
+  const publish = (fields: Record<string, unknown> = {}) => ({ publish: { registries: [{ registry: "ghcr.io", repository: "example/x", username: "bot" }], ...fields } });
+
+  test("by default: the commit, the pull request and the version, never latest", () => {
+    expect(parsed(publish()).publish?.tags).toEqual(["sha-{revision}", "pr-{pullRequest}", "{version}"]);
+  });
+
+  test("templates take {revision}, {pullRequest} and {version}; each tag is an image tag, listed once", () => {
+    expect(parsed(publish({ tags: ["v{version}", "{revision}", "edge", "pr-{pullRequest}-x"] })).publish?.tags).toHaveLength(4);
+    expect(problemsWith(publish({ tags: ["{branch}"] }))).toEqual(["publish.tags.0: unknown placeholder {branch}: use {revision}, {pullRequest} or {version}"]);
+    expect(problemsWith(publish({ tags: ["-{version}"] }))).toEqual([
+      "publish.tags.0: must be an image tag (letters, digits, '_', '.' and '-', not starting with '.' or '-', 128 at most), with {revision}, {pullRequest} or {version} where the call's values go",
+    ]);
+    expect(problemsWith(publish({ tags: ["edge", "edge"] }))).toEqual(["publish.tags: lists a tag twice"]);
+  });
+});
