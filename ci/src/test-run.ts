@@ -79,9 +79,11 @@ export async function runTests(run: Run, options: { failFast?: boolean } = {}): 
   const loadable = await buildForCluster(run);
   const tools = await toolbox(run.plan.kind);
   const { clusters } = run.plan;
-  const parallel = parallelClusters(await engineResources(tools), clusters[0]!.workers, clusters.length, run.plan.parallel);
+  // the preflight's reading and the step image's downloads at once: neither waits for the other
+  const [resources, steps] = await Promise.all([engineResources(tools), stepImage(tools)]);
+  const parallel = parallelClusters(resources, clusters[0]!.workers, clusters.length, run.plan.parallel);
   if (clusters.length > 1) run.log(`[test] ${clusters.length} Kubernetes versions, ${parallel} at a time`);
-  const context: StepContext = { refs: loadable.refs, secrets, stepImage: await stepImage(tools), kubectl: tools.file("/usr/local/bin/kubectl") };
+  const context: StepContext = { refs: loadable.refs, secrets, stepImage: steps, kubectl: tools.file("/usr/local/bin/kubectl") };
   let stopAfter: string | undefined;
   const versions = await inParallel(clusters, parallel, async (cluster) => {
     if (stopAfter) return notStarted(run, cluster, stopAfter);
