@@ -400,3 +400,27 @@ describe("the publish tag policy", () => {
     expect(problemsWith(publish({ tags: ["edge", "edge"] }))).toEqual(["publish.tags: lists a tag twice"]);
   });
 });
+
+describe("more of what users are told", () => {
+  test("every label the kubelet sets itself in kubernetes.io is accepted on a node", () => {
+    const known = [
+      "kubernetes.io/hostname",
+      "kubernetes.io/os",
+      "kubernetes.io/arch",
+      "beta.kubernetes.io/os",
+      "beta.kubernetes.io/arch",
+      "beta.kubernetes.io/instance-type",
+      "topology.kubernetes.io/zone",
+      "topology.kubernetes.io/region",
+      "failure-domain.beta.kubernetes.io/zone",
+      "failure-domain.beta.kubernetes.io/region",
+    ];
+    for (const key of known) expect(parsed({ cluster: { nodeLabels: { [key]: "x" } } }).cluster.nodeLabels).toEqual({ [key]: "x" });
+    expect(problemsWith({ cluster: { nodeLabels: { "topology.kubernetes.io/rack": "x" } } })).toHaveLength(1);
+  });
+
+  test("a Dockerfile path: not empty, not absolute", () => {
+    expect(problems({ images: { jax: { ...IMAGE, dockerfile: "" } } })).toEqual(["images.jax.dockerfile: must not be empty"]);
+    expect(problems({ images: { jax: { ...IMAGE, dockerfile: "/Dockerfile" } } })).toEqual(["images.jax.dockerfile: must be relative to the context, not absolute"]);
+  });
+});
