@@ -33,13 +33,14 @@ const API_PORT = 6443;
  * dockerd's port, for kind and docker in bound containers (`DOCKER_HOST=tcp://<alias>:2375`). Reachable
  * by the service's alias but not exposed, so that `up` never forwards an unauthenticated Docker daemon.
  */
-const DOCKER_PORT = 2375;
+export const DOCKER_PORT = 2375;
 
 const KIND_CONFIG = "/kind-pipeline/kind-config.yaml";
 const NODE_ARCHIVE = "/kind-pipeline/node-image.tar";
 /** The state volume's mount: one directory per definition of the cluster (see `definitionId`). */
 const STATE = "/kind-pipeline/state";
-const KUBECONFIG = "/kind-pipeline/kubeconfig";
+/** Where a bound client (and every e2e step) finds the cluster's kubeconfig. */
+export const KUBECONFIG = "/kind-pipeline/kubeconfig";
 /** The scripts the service runs, and those that build a node image it loads: part of its definition. */
 const SERVICE_SCRIPTS = ["dockerd.sh", "kind-cluster.sh", "session.sh"];
 const NODE_IMAGE_SCRIPTS = ["build-node-image.sh", "dockerd.sh"];

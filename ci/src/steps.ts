@@ -10,7 +10,7 @@
  * which win), its secret variables, and KIND_PIPELINE_ARTIFACTS, a directory whose files land in the report.
  */
 import { dag, ExecError, ReturnType, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
-import { observing, type LiveCluster } from "./cluster.js";
+import { DOCKER_PORT, KUBECONFIG, observing, type LiveCluster } from "./cluster.js";
 import { firstLineOf, messageOf } from "./errors.js";
 import type { PlannedStep } from "./plan.js";
 import type { StepResult } from "./results.js";
@@ -18,12 +18,9 @@ import type { Run } from "./run.js";
 import { normalizeReference } from "./secrets.js";
 import { withTimeout } from "./waits.js";
 
-/** Where a step finds the source, its kubeconfig and its artifacts directory. */
+/** Where a step finds the source and its artifacts directory (its kubeconfig is where a bound client has it). */
 const SOURCE = "/src";
-const KUBECONFIG = "/kind-pipeline/kubeconfig";
 const ARTIFACTS = "/kind-pipeline/artifacts";
-/** dockerd of the cluster's Docker-in-Docker service, reached through the service's alias. */
-const DOCKER_PORT = 2375;
 
 /**
  * How long past its timeout the pipeline waits for a step before it reports it timed out itself: the
