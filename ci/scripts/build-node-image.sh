@@ -13,12 +13,7 @@ ref=$2
 archive=$3
 
 . "$(dirname "$0")/dockerd.sh"
-# First of all, before anything runs in the background (see dockerd.sh).
-evacuate_root_cgroup
-
-mkdir -p "$(dirname "$archive")"
-DOCKERD_LOG=${DOCKERD_LOG:-$(dirname "$archive")/dockerd.log}
-start_dockerd --host=unix:///var/run/docker.sock
+start_dockerd_for "$archive"
 echo "[node-image] building $ref from the Kubernetes $version release binaries" >&2
 kind build node-image "$version" --image "$ref"
 docker save --output "$archive" "$ref"

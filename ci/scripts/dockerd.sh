@@ -1,5 +1,5 @@
 # shellcheck shell=sh
-# Sourced by the scripts that run Docker-in-Docker (kind-cluster.sh, build-node-image.sh).
+# Sourced by the scripts that run Docker-in-Docker (kind-cluster.sh, build-node-image.sh, save-node-image.sh).
 #
 #   evacuate_root_cgroup     call it first, before the script starts anything in the background
 #   start_dockerd [dockerd flags...]
@@ -7,6 +7,10 @@
 #                            $DOCKERD_WAIT_SECONDS (default 60), until it answers; sets $dockerd_pid.
 #                            dockerd's log goes to $DOCKERD_LOG, which the caller sets: never under /tmp,
 #                            where the image's dind wrapper mounts a tmpfs over whatever was written there.
+#   start_dockerd_for <archive>
+#                            for a script that saves an image archive: evacuates the root cgroup first, then
+#                            starts a local dockerd whose log (unless $DOCKERD_LOG names one) lies beside the
+#                            archive, in a directory it creates.
 #
 # CGROUP_ROOT (default /sys/fs/cgroup) is the cgroup v2 root, a directory in the tests.
 
@@ -48,4 +52,12 @@ start_dockerd() {
         fi
         sleep 1
     done
+}
+
+start_dockerd_for() {
+    # First of all, before anything runs in the background (see evacuate_root_cgroup).
+    evacuate_root_cgroup
+    mkdir -p "$(dirname "$1")"
+    DOCKERD_LOG=${DOCKERD_LOG:-$(dirname "$1")/dockerd.log}
+    start_dockerd --host=unix:///var/run/docker.sock
 }

@@ -13,12 +13,7 @@ archive=$2
 tag=${ref%@*}
 
 . "$(dirname "$0")/dockerd.sh"
-# First of all, before anything runs in the background (see dockerd.sh).
-evacuate_root_cgroup
-
-mkdir -p "$(dirname "$archive")"
-DOCKERD_LOG=${DOCKERD_LOG:-$(dirname "$archive")/dockerd.log}
-start_dockerd --host=unix:///var/run/docker.sock
+start_dockerd_for "$archive"
 echo "[node-image] pulling $ref" >&2
 docker pull "$ref"
 [ "$tag" = "$ref" ] || docker tag "$ref" "$tag"
