@@ -38,6 +38,18 @@ describe("the preflight", () => {
     expect(() => parallelClusters({ cpus: 8, memoryBytes: 3 * GIB }, 2, 3)).toThrow(
       "preflight: the engine has 3.0 GiB of memory available; one Kind cluster with 2 workers needs 5.0 GiB. Nothing was started.",
     );
+    const error = (() => {
+      try {
+        parallelClusters({ cpus: 8, memoryBytes: 3.5 * GIB }, 1, 1);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.name).toBe("PreflightError");
+    expect(error?.message).toBe(
+      "preflight: the engine has 3.5 GiB of memory available; one Kind cluster with 1 worker needs 4.0 GiB. Nothing was started.\n\n" +
+        "Give the Dagger engine's host more memory (Docker Desktop: Settings → Resources), or use fewer workers (cluster.workers).",
+    );
   });
 });
 

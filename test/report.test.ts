@@ -5,7 +5,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
 import { formatDuration, renderFailure, renderJunit, renderSummary, statusOf } from "../ci/src/report.js";
-import type { StepResult, TestResult, VersionResult } from "../ci/src/results.js";
+import { cellName, cellPath, type StepResult, type TestResult, type VersionResult } from "../ci/src/results.js";
 
 const CANARY = "CANARY-7f3e-passing-step-output";
 
@@ -105,6 +105,14 @@ function countsOf(cases: Case[]) {
     skipped: String(cases.filter((c) => c.skipped !== undefined).length),
   };
 }
+
+describe("cells of the matrix", () => {
+  it("are named by their version, and their lane when they have one: in text with a space, in paths with a dash", () => {
+    expect(cellName({ kubernetes: "1.37.0" })).toBe("1.37.0");
+    expect(cellName({ kubernetes: "1.37.0", lane: "cache-off" })).toBe("1.37.0 cache-off");
+    expect(cellPath({ kubernetes: "1.37.0", lane: "cache-off" })).toBe("1.37.0-cache-off");
+  });
+});
 
 describe("formatDuration", () => {
   it.each([

@@ -57,10 +57,11 @@ export function parallelClusters(resources: EngineResources, workers: number, cl
 export async function engineResources(toolbox: Container): Promise<EngineResources> {
   const probe = observing(toolbox);
   const [cpus, meminfo] = await Promise.all([probe.withExec(["nproc"]).stdout(), probe.withExec(["cat", "/proc/meminfo"]).stdout()]);
-  return { cpus: Number.parseInt(cpus.trim(), 10) || 1, memoryBytes: availableMemory(meminfo) };
+  // parseInt reads past nproc's newline
+  return { cpus: Number.parseInt(cpus, 10) || 1, memoryBytes: availableMemory(meminfo) };
 }
 
 /** MemAvailable from /proc/meminfo (kB), in bytes. */
 export function availableMemory(meminfo: string): number {
-  return Number(/^MemAvailable:\s+(\d+) kB$/m.exec(meminfo)?.[1] ?? 0) * 1024;
+  return Number(/MemAvailable:\s+(\d+) kB/.exec(meminfo)?.[1] ?? 0) * 1024;
 }

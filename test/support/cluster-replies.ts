@@ -4,7 +4,10 @@
  * files of its report. The answers are the engine's side only (a service that starts, nodes kind lists,
  * refs containerd holds, what a step printed); everything the tests assert is what the module made of them.
  */
+import { dag } from "@dagger.io/dagger";
 import { XMLParser } from "fast-xml-parser";
+import type { LiveCluster } from "../../ci/src/cluster.js";
+import type { PlannedCluster } from "../../ci/src/plan.js";
 import type { Call } from "./calls.js";
 import type { RecordedLeaf, StandInEngine } from "./engine.js";
 import { answer } from "./replies.js";
@@ -67,6 +70,22 @@ export function liveCluster(engine: StandInEngine, { cluster = CLUSTER, held, lo
     .reply({ leaf: "sync", where: ofCluster(LOAD) }, answer(), { delayMs: loadDelayMs })
     .reply({ leaf: "stdout", where: `${GET_NODES},"--name","${cluster}"` }, answer(nodes.map((n) => `${n}\n`).join("")))
     .reply({ leaf: "stdout", where: new RegExp(`"docker","exec","${escape(cluster)}-[a-z-]+",${escape(VERIFY)}`) }, answer(held.map((r) => `${r}\n`).join("")));
+}
+
+/**
+ * A live cluster as startCluster hands it to the later stages, for testing one of them on its own: the
+ * cluster of 1.37.0, its client a plain container, live or not. Call inside `engine.run`.
+ */
+export function givenLiveCluster({ isLive = true }: { isLive?: boolean } = {}): LiveCluster {
+  const client = dag.container().from("alpine:3.22");
+  return {
+    cluster: { kubernetes: "1.37.0", name: CLUSTER } as PlannedCluster,
+    service: client.asService(),
+    kubeconfig: client.file("/kubeconfig"),
+    client,
+    isLive: async () => isLive,
+    stop: async () => {},
+  };
 }
 
 /** Every step passes, printing `output`, each taking `delayMs`. */
