@@ -17,7 +17,7 @@ import { expandTags, planPipeline, renderPlan } from "../ci/src/plan.js";
 import { PublishError, type PublishRequest } from "../ci/src/publish.js";
 import { localSourceTree } from "../cli/local-source-tree.js";
 import type { Call } from "./support/calls.js";
-import { calls, liveCluster, passingSteps, STEP, stepExits, diagnosticsCollect, podList } from "./support/cluster-replies.js";
+import { calls, diagnosticsCollect, escapeRe, liveCluster, passingSteps, podList, STEP, stepExits } from "./support/cluster-replies.js";
 import type { RecordedLeaf, StandInEngine } from "./support/engine.js";
 import { pipelineAt, runAt, threeImages, type ProjectExtras } from "./support/fixtures.js";
 import { engineTest as test } from "./support/harness.js";
@@ -114,10 +114,6 @@ const contextOf = (call: Call) => String(calls(call, "directory").at(-1)!.args.p
 
 /** Every ref of every image to both registries under the given tags. */
 const refsOf = (images: string[], tags: string[]) => images.flatMap((image) => [GHCR, HUB].flatMap((repo) => tags.map((tag) => `${repo}/${image}:${tag}`)));
-
-function escapeRe(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
 
 describe("the tag policy", () => {
   it("fills sha-{revision} with 7 characters, pr-{pullRequest}, {version} without its v; leaves out a template whose value is not given", () => {

@@ -41,6 +41,8 @@ import {
   STEP,
   stepExits,
   VERIFY,
+  escapeRe,
+  junitOutcomes,
 } from "./support/cluster-replies.js";
 import type { RecordedLeaf, StandInEngine } from "./support/engine.js";
 import { DOWNSTREAM, pipelineAt, runAt, threeImages, type ProjectExtras } from "./support/fixtures.js";
@@ -112,19 +114,6 @@ async function runReport(engine: StandInEngine, root: string, images = SELECTED,
   return reportFiles(engine.callOf(id));
 }
 
-/** How junit.xml says each step (and stage) of the version ended: `passed`, `failure <type>: <message>`, `skipped: <reason>`, `error <type>`. */
-function junitOutcomes(files: Map<string, string | Call>, suite = "kubernetes-1.37.0"): Record<string, string> {
-  const junit = parseJunit(fileText(files, "junit.xml"));
-  const found = junit.suites.find((s) => s.name === suite);
-  if (!found) throw new Error(`junit.xml has no testsuite ${suite}: ${junit.suites.map((s) => s.name).join(", ")}`);
-  return Object.fromEntries(
-    found.cases.map((c) => [
-      c.name,
-      c.failure ? `failure ${c.failure.type}: ${c.failure.message}` : c.error ? `error ${c.error.type}` : c.skipped ? `skipped: ${c.skipped.message}` : "passed",
-    ]),
-  );
-}
-
 /** The recorded leaves of one step: its exec, exit code and output (all chains end in its command). */
 function stepLeaves(engine: StandInEngine, command: string): RecordedLeaf[] {
   return engine.leaves.filter((l) => l.leaf !== "id" && l.text.includes(STEP) && new RegExp(`${escapeRe(command)}\\],expect:ANY\\)`).test(l.text));
@@ -150,10 +139,6 @@ function startedService(engine: StandInEngine): string {
   const starts = engine.find("", { leaf: "start" });
   expect(starts).toHaveLength(1);
   return starts[0]!.call.parent!.text;
-}
-
-function escapeRe(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 describe("the example path", () => {

@@ -103,11 +103,13 @@ export async function runTests(run: Run, options: { failFast?: boolean } = {}): 
 export function stoppedRunReport(run: Run, error: BuildFailure | ClusterError): TestRun {
   const stage = error instanceof BuildFailure ? "build" : "cluster";
   const result: TestResult = { images: [], versions: run.plan.clusters.map((cluster) => notRun(run, cluster, { stage, message: error.message })) };
+  // Stryker disable next-line ObjectLiteral: every step here is skipped, and reportDirectory reads artifacts only of steps that ran
   return { result, report: reportDirectory(result, result.versions.map(() => ({ artifacts: new Map() }))) };
 }
 
 /** Runs `task` over the items, at most `limit` at once, each started in order; results in the items' order. */
 async function inParallel<T, R>(items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  // Stryker disable next-line ArrayDeclaration: every index below the length is assigned before the array is returned
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -124,6 +126,7 @@ async function inParallel<T, R>(items: T[], limit: number, task: (item: T) => Pr
 function notStarted(run: Run, cluster: PlannedCluster, failed: string): { result: VersionResult; files: VersionFiles } {
   run.log(`[test] ${cluster.kubernetes}: not started (--fail-fast, after ${failed} failed)`);
   const message = `not started: --fail-fast stopped starting versions after Kubernetes ${failed} failed`;
+  // Stryker disable next-line ObjectLiteral: the steps of a version not started are all skipped: no artifacts are read
   return { result: notRun(run, cluster, { stage: "cluster", message }), files: { artifacts: new Map() } };
 }
 
@@ -134,6 +137,7 @@ async function runVersion(run: Run, cluster: PlannedCluster, tools: Container, l
     live = await startCluster(run, cluster, tools, await nodeImageFor(cluster.nodeImage, async () => tools));
     await loadImages(run, live, loadable.images);
   } catch (error) {
+    // Stryker disable next-line ConditionalExpression: the stages in this try wrap every engine failure; only a bug of the module reaches this
     if (!(error instanceof ClusterError || error instanceof LoadError)) throw error;
     const stage = error instanceof LoadError ? "load" : "cluster";
     run.log(`[test] ${cluster.kubernetes}: the ${stage} stage failed: ${firstLineOf(error)}`);
@@ -147,6 +151,7 @@ async function runVersion(run: Run, cluster: PlannedCluster, tools: Container, l
   const diagnostics = failed ? await diagnose(run, live, loadable) : undefined;
   await stop(run, live);
   return {
+    // Stryker disable next-line ArrayDeclaration: without diagnostics the version passed, and no rendering shows a passed version's signatures
     result: { ...cellOf(cluster), steps, signatures: diagnostics?.signatures ?? [] },
     files: { diagnostics: diagnostics?.directory, artifacts: new Map(outcomes.map((o) => [o.result.name, o.artifacts])) },
   };
@@ -165,6 +170,7 @@ function cellOf(cluster: PlannedCluster): Pick<VersionResult, "kubernetes" | "cl
 /** A version whose steps did not run, every one skipped with the failed stage as its reason. */
 function notRun(run: Run, cluster: PlannedCluster, failure: StageFailure): VersionResult {
   const reason = `not run: the ${failure.stage} stage failed`;
+  // Stryker disable next-line StringLiteral: a skipped step's output is shown nowhere
   const steps: StepResult[] = stepsOf(run, cluster).map((step) => ({ name: step.name, status: "skipped", command: step.run, durationMs: 0, output: "", reason }));
   return { ...cellOf(cluster), failure, steps, signatures: [] };
 }
@@ -204,6 +210,7 @@ function reportDirectory(result: TestResult, files: VersionFiles[]): Directory {
     for (const step of version.steps.filter((s) => s.status !== "skipped")) {
       report = report.withNewFile(`steps/${cellPath(version)}/${step.name}.log`, step.output);
       const left = artifacts.get(step.name);
+      // Stryker disable next-line ConditionalExpression: every step that ran has its artifacts (skipped ones are filtered out above)
       if (left) report = report.withDirectory(`artifacts/${cellPath(version)}/${step.name}`, left);
     }
     if (diagnostics) report = report.withDirectory(`diagnostics/${cellPath(version)}`, diagnostics);

@@ -61,7 +61,7 @@ export function engineWith(engine: StandInEngine, { cpus, memoryGiB }: { cpus: n
  */
 export function liveCluster(engine: StandInEngine, { cluster = CLUSTER, held, loadDelayMs = 0 }: ClusterAnswers): StandInEngine {
   const nodes = nodesOf(cluster);
-  const ofCluster = (pattern: string) => new RegExp(`${escape(`"--name","${cluster}"`)}.*${escape(pattern)}`);
+  const ofCluster = (pattern: string) => new RegExp(`${escapeRe(`"--name","${cluster}"`)}.*${escapeRe(pattern)}`);
   return engineWith(engine, { cpus: 8, memoryGiB: 16 })
     .reply({ leaf: "defaultPlatform" }, answer("linux/amd64"))
     .reply({ leaf: "start" }, answer())
@@ -69,7 +69,7 @@ export function liveCluster(engine: StandInEngine, { cluster = CLUSTER, held, lo
     .reply({ leaf: "stdout", where: ofCluster(LIST_NODES) }, answer(nodes.map((n) => `node/${n}\n`).join("")))
     .reply({ leaf: "sync", where: ofCluster(LOAD) }, answer(), { delayMs: loadDelayMs })
     .reply({ leaf: "stdout", where: `${GET_NODES},"--name","${cluster}"` }, answer(nodes.map((n) => `${n}\n`).join("")))
-    .reply({ leaf: "stdout", where: new RegExp(`"docker","exec","${escape(cluster)}-[a-z-]+",${escape(VERIFY)}`) }, answer(held.map((r) => `${r}\n`).join("")));
+    .reply({ leaf: "stdout", where: new RegExp(`"docker","exec","${escapeRe(cluster)}-[a-z-]+",${escapeRe(VERIFY)}`) }, answer(held.map((r) => `${r}\n`).join("")));
 }
 
 /**
@@ -98,7 +98,7 @@ export function passingSteps(engine: StandInEngine, { output = "ok\n", delayMs =
 
 /** The step whose command contains `command` (its run args as JSON, e.g. `"sh","e2e/deploy.sh"`) exits with `exitCode`, printing `output`. */
 export function stepExits(engine: StandInEngine, command: string, exitCode: number, output: string, delayMs = 0): StandInEngine {
-  const own = new RegExp(`${escape(STEP)},"\\d+",${escape(command)}\\]`);
+  const own = new RegExp(`${escapeRe(STEP)},"\\d+",${escapeRe(command)}\\]`);
   return engine
     .reply({ leaf: "sync", where: own }, answer(), { delayMs })
     .reply({ leaf: "exitCode", where: own }, answer(exitCode))
@@ -236,6 +236,20 @@ export function parseJunit(xml: string): { tests: number; failures: number; erro
   return { ...counts(root), suites };
 }
 
-function escape(text: string): string {
+/** Text as a RegExp that matches it literally. */
+export function escapeRe(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** How junit.xml says each step (and stage) of the version ended: `passed`, `failure <type>: <message>`, `skipped: <reason>`, `error <type>`. */
+export function junitOutcomes(files: Map<string, string | Call>, suite = "kubernetes-1.37.0"): Record<string, string> {
+  const junit = parseJunit(fileText(files, "junit.xml"));
+  const found = junit.suites.find((s) => s.name === suite);
+  if (!found) throw new Error(`junit.xml has no testsuite ${suite}: ${junit.suites.map((s) => s.name).join(", ")}`);
+  return Object.fromEntries(
+    found.cases.map((c) => [
+      c.name,
+      c.failure ? `failure ${c.failure.type}: ${c.failure.message}` : c.error ? `error ${c.error.type}` : c.skipped ? `skipped: ${c.skipped.message}` : "passed",
+    ]),
+  );
 }
