@@ -13,10 +13,8 @@ export function statusOf(result: TestResult): "passed" | "failed" {
 
 /** A duration for people: `0.4s` under a second, then whole seconds and minutes: `41s`, `1m30s`, `10m`, `1h5m`. */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) {
-    const tenths = Math.round(ms / 100) / 10;
-    return tenths === 0 ? "0s" : `${tenths}s`;
-  }
+  // Stryker disable next-line EqualityOperator: 1000 ms is "1s" either way
+  if (ms < 1000) return `${Math.round(ms / 100) / 10}s`;
   const total = Math.round(ms / 1000);
   const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
   return [h && `${h}h`, m && `${m}m`, s && `${s}s`].filter(Boolean).join("");
@@ -98,19 +96,11 @@ function stepCounts(steps: StepResult[]): string {
   return counts.map(([n, word]) => `${n} ${word}`).join(", ") || "none";
 }
 
-/** How a step ended, in a few words: `passed in 41s`, `failed with exit code 1 after 12s`, `timed out after 10m`. */
+/** How a failed step ended, in a few words: `failed with exit code 1 after 12s`, `timed out after 10m`. */
 function outcome(step: StepResult): string {
   const took = formatDuration(step.durationMs);
-  switch (step.status) {
-    case "passed":
-      return `passed in ${took}`;
-    case "failed":
-      return step.exitCode === undefined ? `failed after ${took}${step.reason ? `: ${step.reason}` : ""}` : `failed with exit code ${step.exitCode} after ${took}`;
-    case "timed-out":
-      return `timed out after ${took}`;
-    case "skipped":
-      return `skipped${step.reason ? `: ${step.reason}` : ""}`;
-  }
+  if (step.status === "timed-out") return `timed out after ${took}`;
+  return step.exitCode === undefined ? `failed after ${took}${step.reason ? `: ${step.reason}` : ""}` : `failed with exit code ${step.exitCode} after ${took}`;
 }
 
 function isFailed(step: StepResult): boolean {
@@ -268,6 +258,7 @@ function junitSeconds(ms: number): string {
 }
 
 function firstLine(text: string): string {
+  // Stryker disable next-line StringLiteral: split always gives a first element; the fallback only satisfies the type checker
   return text.trim().split("\n")[0] ?? "";
 }
 
