@@ -99,8 +99,7 @@ describe("loadImages", () => {
       .reply({ leaf: "stdout", where: GET_NODES }, execFailure({ exitCode: 1, stderr: "ERROR: no nodes found for cluster\n" }));
     const error = await loadError(() => engine.run(() => loadImages(runLogging([]), givenLiveCluster(), images({ jax: "jax:e2e" }))));
     expect(error.message.split("\n")[0]).toBe("load: checking the images in kind-pipeline-1-37-0 (Kubernetes 1.37.0) failed");
-    expect(error.message).toContain(`  command: kind get nodes --name ${CLUSTER} (exit code 1)`);
-    expect(error.message).toContain("    | ERROR: no nodes found for cluster");
+    expect(error.message.split("\n")).toEqual(expect.arrayContaining([`  command: kind get nodes --name ${CLUSTER} (exit code 1)`, "    | ERROR: no nodes found for cluster"]));
   });
 });
 
