@@ -145,11 +145,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigProblem[] {
       if (issue.message.startsWith("Invalid input")) return [at(`must be ${article(issue.expected)}, not ${describeValue(value)}`)];
       return [at(issue.message)];
     }
-    case "invalid_value":
-      return [at(issue.message.startsWith("Invalid") ? `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}` : issue.message)];
-    case "too_small":
-    case "too_big":
-      return [at(issue.message.startsWith("Too") ? `${issue.code === "too_small" ? "must be at least" : "must be at most"} ${issue.code === "too_small" ? issue.minimum : issue.maximum}` : issue.message)];
+    // Every enum, minimum and maximum of the schema carries its own "must …" message, which passes as is.
     default:
       return [at(issue.message)];
   }
@@ -461,11 +457,10 @@ function childSchema(schema: z.core.$ZodType, segment: string): z.core.$ZodType 
   return undefined;
 }
 
-/** Strips defaults, optionals and pipes to reach the schema that holds the shape. */
+/** Strips defaults and optionals to reach the schema that holds the shape (the schema's pipes wrap strings only). */
 function unwrap(schema: z.core.$ZodType): z.core.$ZodType {
-  const def = schema._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+  const def = schema._zod.def as { innerType?: z.core.$ZodType };
   if (def.innerType) return unwrap(def.innerType);
-  if (def.type === "pipe" && def.in) return unwrap(def.in);
   return schema;
 }
 
@@ -489,7 +484,6 @@ function editDistance(a: string, b: string): number {
 
 /** The line of the YAML node a dotted path points at, or of its nearest written ancestor. */
 function lineOf(doc: Document, lines: LineCounter, dotted: string): number | undefined {
-  if (dotted.includes(":")) return undefined; // a YAML syntax error already names its line
   let node: Node | null | undefined = doc.contents;
   let line = node?.range ? lines.linePos(node.range[0]).line : undefined;
   for (const segment of dotted ? dotted.split(".") : []) {
