@@ -64,8 +64,8 @@ describe("registration (the scan the TypeScript runtime does)", () => {
     expect(module.objectName).toBe("KindPipeline");
     expect(module.moduleDescription).toMatch(/^kind-pipeline: CI for Kubernetes operators/);
     expect(module.constructorArguments).toEqual([
-      expect.objectContaining({ name: "source", type: "Directory", defaultPath: "/", ignore: expect.arrayContaining(["**/node_modules", ".git"]) }),
-      expect.objectContaining({ name: "config", type: "string", defaultValue: expect.stringContaining("kind-pipeline.yaml") }),
+      expect.objectContaining({ name: "source", type: "Directory", defaultPath: "/", ignore: ["**/node_modules", ".git", "ci/sdk", "bench/out", "**/*.tsbuildinfo"] }),
+      expect.objectContaining({ name: "config", type: "string", defaultValue: "kind-pipeline.yaml" }),
       expect.objectContaining({ name: "secrets", type: "Secret[]", optional: true }),
     ]);
   });
@@ -106,7 +106,8 @@ describe("registration (the scan the TypeScript runtime does)", () => {
       { name: "schema", returns: "string", cache: undefined, args: [] },
     ]);
     expect(module.functions.filter((fn) => fn.up).map((fn) => fn.name)).toEqual(["cluster"]);
-    expect(module.functions.find((fn) => fn.name === "kubeconfig")?.arguments[1]?.defaultValue).toBe(false);
+    const defaults = module.functions.flatMap((fn) => fn.arguments.filter((a) => a.defaultValue !== undefined).map((a) => `${fn.name}.${a.name}=${String(a.defaultValue)}`));
+    expect(defaults).toEqual(["kubeconfig.local=false", "test.failFast=false", "testReport.failFast=false", "publish.skipTests=false", "publish.overwrite=false"]);
     expect(module.types).toEqual([
       {
         name: "NodeImage",
