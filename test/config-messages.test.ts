@@ -265,3 +265,76 @@ describe("problems come in file order", () => {
     ]);
   });
 });
+
+describe("lanes", () => {
+  it("a lane name fits beside cluster.name up to 39 characters together, and not one more", async () => {
+    const base = "c".repeat(30);
+    await expect(validateConfig(`${JAX}cluster: { name: ${base} }\nlanes:\n  - { name: ${"l".repeat(9)} }\n`, tree)).resolves.toBeDefined();
+    expect(await problemLines(`${JAX}cluster: { name: ${base} }\nlanes:\n  - { name: ${"l".repeat(10)} }\n`)).toEqual([
+      `  lanes.0.name: with cluster.name "${base}" it makes cluster names too long for kind's node names: the two together must stay within 39 characters (line 5)`,
+    ]);
+  });
+
+  it("a lane's versions are checked against the valid versions of kubernetes.versions, unless none is valid", async () => {
+    expect(await problemLines(`${JAX}kubernetes: { versions: ["1.37", "1.36.4", "1.35.8"] }\nlanes:\n  - { name: gpu, kubernetes: ["1.36.4", "1.34.11"] }\n`)).toEqual([
+      "  kubernetes.versions.0: must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. \"1.37.0\" (line 3)",
+      "  lanes.0.kubernetes.1: 1.34.11 is not in kubernetes.versions (1.36.4, 1.35.8) (line 5)",
+    ]);
+    expect(await problemLines(`${JAX}kubernetes: { versions: ["1.37"] }\nlanes:\n  - { name: gpu, kubernetes: ["1.34.11"] }\n`)).toEqual([
+      "  kubernetes.versions.0: must be a Kubernetes version MAJOR.MINOR.PATCH, e.g. \"1.37.0\" (line 3)",
+    ]);
+  });
+});
+
+describe("a build arg that fixes the architecture of an image published for several platforms", () => {
+  const PUBLISH = "publish:\n  registries: [{ registry: ghcr.io, repository: example/x, username: bot }]\n";
+  const image = (args: string, platforms = "[linux/amd64, linux/arm64]") =>
+    `images:\n  jax: { context: images/jax, platforms: ${platforms}, buildArgs: { ${args} } }\n${PUBLISH}`;
+  const problem = (arg: string, value: string, platforms: string, other: string) =>
+    `  images.jax.buildArgs.${arg}: ${arg} fixes the architecture ("${value}") while the image is published for ${platforms}: every platform's build would get it, ` +
+    `so the ${other} image would carry another platform's binaries; remove it and read TARGETARCH in the Dockerfile (ARG TARGETARCH: BuildKit sets it for each platform's build) (line 2)`;
+
+  it("is named by its name (any case, alone or after an underscore) and the message names a platform that is not amd64", async () => {
+    for (const arg of ["GOARCH", "goarm", "TARGETVARIANT", "TARGETOS", "BASE_ARCH"]) {
+      expect(await problemLines(image(`${arg}: x`, "[linux/arm64, linux/amd64]")), arg).toEqual([problem(arg, "x", "linux/arm64, linux/amd64", "linux/arm64")]);
+    }
+    await expect(validateConfig(image("MONARCH: x"), tree)).resolves.toBeDefined();
+  });
+
+  it("is named by a value that is a whole architecture or platform, with spaces around it trimmed", async () => {
+    for (const value of ["amd64", "linux/arm64", "linux/arm64/v8", "armv7l", "arm7", "386", "i386", " riscv64 "]) {
+      expect(await problemLines(image(`BASE: "${value}"`)), value).toEqual([problem("BASE", value, "linux/amd64, linux/arm64", "linux/arm64")]);
+    }
+    for (const value of ["xamd64", "amd64x", "linux/amd64/v8x", "darwin/arm64"]) {
+      await expect(validateConfig(image(`BASE: "${value}"`), tree), value).resolves.toBeDefined();
+    }
+  });
+});
+
+describe("registries on one host", () => {
+  const registries = (...entries: string[]) => `${JAX}publish:\n  registries:\n${entries.map((e) => `    - { ${e} }`).join("\n")}\n`;
+
+  it("are one credential for Docker Hub's three names: another username there is refused", async () => {
+    for (const alias of ["index.docker.io", "registry-1.docker.io"]) {
+      expect(await problemLines(registries("registry: docker.io, repository: a/x, username: bot", `registry: ${alias}, repository: b/x, username: other`)), alias).toEqual([
+        "  publish.registries.1: is on docker.io as publish.registries.0 is, with another username or token: the engine keeps one credential per registry host for the whole call, so one of them would push with the other's; give them the same username and token (line 6)",
+      ]);
+    }
+  });
+
+  it("may push to two repositories with the same credentials, not twice to one, and not with another token", async () => {
+    await expect(validateConfig(registries("registry: ghcr.io, repository: a/x, username: bot", "registry: ghcr.io, repository: b/x, username: bot"), tree)).resolves.toBeDefined();
+    expect(await problemLines(registries("registry: ghcr.io, repository: a/x, username: bot", "registry: ghcr.io, repository: a/x, username: bot"))).toEqual([
+      "  publish.registries.1: pushes where publish.registries.0 does (ghcr.io/a/x) (line 6)",
+    ]);
+    expect(await problemLines(registries("registry: ghcr.io, repository: a/x, username: bot", "registry: ghcr.io, repository: b/x, username: bot, token: env://OTHER"))).toEqual([
+      "  publish.registries.1: is on ghcr.io as publish.registries.0 is, with another username or token: the engine keeps one credential per registry host for the whole call, so one of them would push with the other's; give them the same username and token (line 6)",
+    ]);
+  });
+
+  it("an invalid registry entry is its own problem and is compared with none", async () => {
+    expect(await problemLines(registries("registry: ghcr.io, repository: a/x", "registry: ghcr.io, repository: a/x, username: bot"))).toEqual([
+      "  publish.registries.0.username: required (line 5)",
+    ]);
+  });
+});

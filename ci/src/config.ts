@@ -241,12 +241,14 @@ function checkPublish(raw: unknown): ConfigProblem[] {
       ...Object.entries(args).filter(([arg, value]) => fixesArchitecture(arg, value)).map(([arg, value]) => ({ path: `images.${name}.buildArgs.${arg}`, arg, value: `"${value}"` })),
       ...Object.entries(computed).filter(([arg]) => fixesArchitecture(arg)).map(([arg]) => ({ path: `images.${name}.buildArgsFrom.${arg}`, arg, value: "one value" })),
     ];
+    // Platforms are distinct, so of two or more at least one is not linux/amd64.
+    const other = platforms.find((p) => p !== "linux/amd64")!;
     for (const { path, arg, value } of fixed) {
       problems.push({
         path,
         message:
           `${arg} fixes the architecture (${value}) while the image is published for ${platforms.join(", ")}: every platform's build would get it, ` +
-          `so the ${platforms.find((p) => !p.endsWith("amd64")) ?? platforms[1]} image would carry another platform's binaries; remove it and read ` +
+          `so the ${other} image would carry another platform's binaries; remove it and read ` +
           `TARGETARCH in the Dockerfile (ARG TARGETARCH: BuildKit sets it for each platform's build)`,
       });
     }
