@@ -99,7 +99,7 @@ export const DEFAULT_PATIENCE: Patience = { startSeconds: 300, attempts: 240, in
 function kindConfig(cluster: PlannedCluster): string {
   const { nodes, kubeadmConfigPatches = [], networking, ...rest } = cluster.kindConfig ?? {};
   // sorted, so that the same labels in another order are the same service (and definition)
-  const sorted = Object.fromEntries(Object.entries(cluster.nodeLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const sorted = Object.fromEntries(Object.keys(cluster.nodeLabels).sort().map((key) => [key, cluster.nodeLabels[key]]));
   const labels = Object.keys(sorted).length > 0 ? { labels: sorted } : {};
   const workers = Array.from({ length: cluster.workers }, () => ({ role: "worker", ...labels }));
   return stringify({
@@ -142,8 +142,9 @@ export function definitionId(cluster: PlannedCluster, kind: KindVersion): string
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
   if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(",")}}`;
   }
   return JSON.stringify(value);
 }
@@ -375,9 +376,8 @@ export async function startCluster(
  * another definition of the same cluster name (a second cluster of that name on the engine).
  */
 async function nothingInTheWay(site: Site, patience: Patience): Promise<void> {
-  const check = observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-conflicts.sh`, STATE, site.definition]);
   try {
-    await observed(check.sync(), `the check for other runs of ${site.at}`, patience.observationSeconds);
+    await checkOtherRuns(site, patience);
   } catch (error) {
     if (error instanceof ExecError && error.exitCode === 5) {
       throw new ClusterError(
@@ -388,6 +388,12 @@ async function nothingInTheWay(site: Site, patience: Patience): Promise<void> {
     }
     throw new ClusterError(`checking for other runs of ${site.at} failed: ${messageOf(error)}`, ENGINE_FAILING);
   }
+}
+
+/** cluster-conflicts.sh over every definition's state: fails with exit code 5, saying what runs, when another run is live. */
+function checkOtherRuns(site: Site, patience: Patience): Promise<Container> {
+  const check = observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-conflicts.sh`, STATE, site.definition]);
+  return observed(check.sync(), `the check for other runs of ${site.at}`, patience.observationSeconds);
 }
 
 /** The state the service published (status, the end of kind's output and dockerd's log), for errors. */
@@ -401,8 +407,7 @@ function stateReport(site: Site, patience: Patience): Promise<string> {
  */
 async function observeStatus(site: Site, patience: Patience): Promise<string> {
   const status = await readStatus(site, patience);
-  if (status.code === 0) return "ready";
-  if (status.code === 3) return status.said;
+  if (status.code === 0 || status.code === 3) return status.said;
   if (status.code === 4) {
     throw new ClusterError(`${site.at} stopped before it was ready`, "kind's output above says why; the service's own log shows with `dagger call cluster up --progress=plain`.", [section("the cluster service's state", await stateReport(site, patience))]);
   }
@@ -413,7 +418,7 @@ async function observeStatus(site: Site, patience: Patience): Promise<string> {
 async function readStatus(site: Site, patience: Patience): Promise<{ code: number; said: string }> {
   try {
     await observed(observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-status.sh`, site.stateDir]).sync(), `the status of ${site.at}`, patience.observationSeconds);
-    return { code: 0, said: "status: ready" };
+    return { code: 0, said: "ready" };
   } catch (error) {
     if (error instanceof ExecError && (error.exitCode === 3 || error.exitCode === 4)) return { code: error.exitCode, said: error.stdout.trim() };
     return { code: -1, said: messageOf(error) };
@@ -507,7 +512,7 @@ export async function hostKubeconfig(cluster: PlannedCluster, toolbox: Container
  */
 async function othersRunning(site: Site, patience: Patience): Promise<string[]> {
   try {
-    await observed(observing(site.reader).withExec(["sh", `${SCRIPTS_PATH}/cluster-conflicts.sh`, STATE, site.definition]).sync(), "cluster-conflicts.sh", patience.observationSeconds);
+    await checkOtherRuns(site, patience);
     return [];
   } catch (error) {
     if (error instanceof ExecError && error.exitCode === 5) return [section("other runs of this cluster name (another config or module version started them)", error.stdout)];
