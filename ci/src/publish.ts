@@ -192,8 +192,9 @@ async function registryTokens(run: Run, publish: PlannedPublish, request: Publis
   const byReference = new Map(await Promise.all(candidates.map(async (secret) => [normalizeReference(await secret.uri()), secret] as const)));
   const problems: ConfigProblem[] = [];
   const tokens = publish.registries.map((registry, i) => {
-    const token = registry.token ? byReference.get(normalizeReference(registry.token)) : request.token;
-    if (!token && registry.token) problems.push({ path: `publish.registries.${i}.token`, message: `${registry.token} (${registry.registry}) was not passed: add --tokens=${normalizeReference(registry.token)}` });
+    // The config's references are in scheme:// form already (the schema accepts no other); the passed secrets' may not be.
+    const token = registry.token ? byReference.get(registry.token) : request.token;
+    if (!token && registry.token) problems.push({ path: `publish.registries.${i}.token`, message: `${registry.token} (${registry.registry}) was not passed: add --tokens=${registry.token}` });
     if (!token && !registry.token) problems.push({ path: `publish.registries.${i}`, message: `${registry.registry} has no token: pass --token=<secret reference> (e.g. --token=env://GITHUB_TOKEN), or name one in its config (token: env://…) and pass it with --tokens` });
     return token;
   });
