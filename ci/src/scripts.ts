@@ -3,7 +3,7 @@
  * read from beside this file, where the module's source is in the Dagger runtime and in a checkout alike,
  * so the module never depends on the calling client having a current module.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dag, type Directory } from "@dagger.io/dagger";
 
 const SCRIPTS = new URL("../scripts/", import.meta.url);
@@ -12,15 +12,15 @@ const SCRIPTS = new URL("../scripts/", import.meta.url);
 export const SCRIPTS_PATH = "/kind-pipeline/scripts";
 
 /**
- * The scripts of ci/scripts, by file name: all of them, or only those named, so that a container's
- * definition (and the engine's cache of it) changes only with the scripts it runs.
+ * The named scripts of ci/scripts, and only those, so that a container's definition (and the engine's
+ * cache of it) changes only with the scripts it runs.
  */
-export function moduleScripts(names?: string[]): Directory {
+export function moduleScripts(names: string[]): Directory {
   return Object.entries(scriptContents(names)).reduce((dir, [name, contents]) => dir.withNewFile(name, contents, { permissions: 0o755 }), dag.directory());
 }
 
-/** The contents of the scripts of ci/scripts by file name (all of them, or those named), sorted by name. */
-export function scriptContents(names?: string[]): Record<string, string> {
-  const chosen = [...(names ?? readdirSync(SCRIPTS).filter((name) => name.endsWith(".sh")))].sort();
+/** The contents of the named scripts of ci/scripts by file name, sorted by name whatever the order asked. */
+export function scriptContents(names: string[]): Record<string, string> {
+  const chosen = [...names].sort();
   return Object.fromEntries(chosen.map((name) => [name, readFileSync(new URL(name, SCRIPTS), "utf8")]));
 }
