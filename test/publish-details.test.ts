@@ -20,6 +20,7 @@ import type { StandInEngine } from "./support/engine.js";
 import { pipelineAt, runAt, threeImages, type ProjectExtras } from "./support/fixtures.js";
 import { engineTest as test } from "./support/harness.js";
 import { answer, engineError, execFailure, hang } from "./support/replies.js";
+import { Taking } from "./support/taking.js";
 
 const SHA = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
 const SHORT = "1a2b3c4";
@@ -654,19 +655,3 @@ e2e:
     engine.expectNever("dockerBuild");
   });
 });
-
-/** Matches like `pattern` and, when the engine receives a leaf it matches, moves the fake clock on by `ms`. */
-class Taking extends RegExp {
-  constructor(
-    pattern: RegExp,
-    private readonly ms: number,
-  ) {
-    super(pattern.source, pattern.flags);
-  }
-
-  override test(text: string): boolean {
-    const hit = super.test(text);
-    if (hit) vi.advanceTimersByTime(this.ms);
-    return hit;
-  }
-}

@@ -36,6 +36,7 @@ import type { StandInEngine } from "./support/engine.js";
 import { pipelineAt, runAt, threeImages } from "./support/fixtures.js";
 import { engineTest as test } from "./support/harness.js";
 import { answer, engineError, execFailure, hang } from "./support/replies.js";
+import { Taking } from "./support/taking.js";
 
 const DEPLOY = '"sh","e2e/deploy.sh"';
 const SUITE = '"sh","e2e/suite.sh"';
@@ -76,24 +77,6 @@ function stepPattern(command: string): RegExp {
   return new RegExp(`${escapeRe(STEP)},"\\d+",${escapeRe(command)}\\]`);
 }
 
-/**
- * Matches the exec of one step and, when the engine receives it, moves the fake clock on by `ms`: that
- * exec took exactly `ms` (timers scheduled within it fire as they would).
- */
-class Taking extends RegExp {
-  constructor(
-    pattern: RegExp,
-    private readonly ms: number,
-  ) {
-    super(pattern.source, pattern.flags);
-  }
-
-  override test(text: string): boolean {
-    const hit = super.test(text);
-    if (hit) vi.advanceTimersByTime(this.ms);
-    return hit;
-  }
-}
 
 /** The step running `command` takes `ms` (on the frozen clock) and answers `reply` for its exec. */
 function stepTakes(engine: StandInEngine, command: string, ms: number, reply = answer()): StandInEngine {
